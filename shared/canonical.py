@@ -1,0 +1,23 @@
+"""Canonical JSON: the one byte form that signatures and hashes are computed over.
+
+Keys sorted, no insignificant whitespace, UTF-8, no NaN or infinities. Both the
+phone and the server (and an auditor's verifier) must produce identical bytes
+for the same value, so nothing else in the project serialises signed data.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+
+def canonical_json(value: Any) -> bytes:
+    """Return the canonical UTF-8 JSON bytes of ``value``."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
