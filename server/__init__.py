@@ -1,0 +1,45 @@
+"""The fieldwatch server: a Flask app factory."""
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask, redirect
+
+from . import config, errors
+from .extensions import db, migrate
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Create and configure an app: config -> extensions -> keys -> blueprints -> errors."""
+    app = Flask(__name__, instance_relative_config=True)
+    config.load(app, test_config)
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
+    from .services.keys import init_keys
+
+    init_keys(app.config["KEYS_DIR"])  # first start makes the keys; `fieldwatch keys init` does the same
+    from . import api
+
+    api.register(app)
+    _register_dashboard(app)
+
+    @app.get("/")
+    def index():
+        return redirect("/dashboard/")
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    errors.register(app)
+    return app
+
+
+def _register_dashboard(app: Flask) -> None:
+    try:
+        from .dashboard import register
+    except ImportError:
+        return
+    register(app)

@@ -1,0 +1,13 @@
+"""Persistence: one module per aggregate. Import models from here."""
+from .audit import AuditEntry
+from .device import Device, EnrolCode
+from .org import CRITICALITIES, Organisation, Region, Site, Team
+from .people import ROLES, User, supervisor_regions
+from .quarantine import QuarantineItem
+from .record import Change, RecordState, Revision
+from .types import UTCDateTime, utcnow
+
+__all__ = [
+    "AuditEntry", "Device", "EnrolCode", "CRITICALITIES", "Organisation", "Region", "Site", "Team", "ROLES", "User",
+    "supervisor_regions", "QuarantineItem", "Change", "RecordState", "Revision", "UTCDateTime", "utcnow",
+]

@@ -1,0 +1,73 @@
+"""Configuration: defaults here, then the instance folder's ``config.py``, then ``FIELDWATCH_*`` variables.
+
+``create_app(config)`` applies a test dict last. Every key can be set from the
+environment, e.g. ``FIELDWATCH_DATABASE_URL=postgresql+psycopg://...``.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+
+DEFAULTS = {
+    # None: SQLite file in the instance folder (WAL mode).
+    "DATABASE_URL": None,
+    # None: <instance>/keys. Server keys live outside the database on purpose.
+    "KEYS_DIR": None,
+    "SECRET_KEY": None,
+    "MAX_ITEMS_PER_BATCH": 500,
+    "MAX_BODY_BYTES": 1_000_000,
+    "MAX_PAGE_SIZE": 2000,
+    "DEFAULT_PAGE_SIZE": 500,
+    "CHECK_IN_INTERVAL_MINUTES": 60,
+    "REQUIRE_FIT_FOR_ACCEPT": True,
+    "ENROL_CODE_TTL_HOURS": 24,
+    "STALE_DEVICE_MINUTES": 120,
+    "SESSION_MINUTES": 480,
+    "API_TITLE": "fieldwatch",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api",
+    "OPENAPI_JSON_PATH": "v1/openapi.json",
+    "OPENAPI_REDOC_PATH": "/docs",
+    "OPENAPI_REDOC_URL": None,
+    "OPENAPI_SWAGGER_UI_PATH": None,
+}
+
+
+def load(app, overrides: dict | None) -> None:
+    """Fill ``app.config`` in order: defaults, instance file, environment, overrides."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("FIELDWATCH")
+    if overrides:
+        app.config.update(overrides)
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "fieldwatch.db")
+    app.config["DATABASE_URL"] = _driver_url(app.config["DATABASE_URL"])
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    if not app.config["KEYS_DIR"]:
+        app.config["KEYS_DIR"] = os.path.join(app.instance_path, "keys")
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+
+
+def _driver_url(url: str) -> str:
+    # psycopg 3 is the one PostgreSQL driver we install; plain postgresql:// means it.
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _instance_secret(instance_path: str) -> str:
+    """A per-install session secret, made once and kept in the instance folder (never in the repo)."""
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    with open(path) as f:
+        return f.read().strip()

@@ -1,0 +1,400 @@
+"""Push and pull: the server half of DESIGN §3.
+
+Push, per batch:
+
+1. *Outside any transaction*: each item is checked alone: shape, open
+   (server key), device signature, record schema. A bad item is answered
+   with its reason and quarantined; it never stops the others.
+2. *One transaction*: duplicates (same record id and revision, same
+   content) are answered ``duplicate``; the same revision with other content
+   is ``revision_conflict`` and never overwrites; permissions are checked;
+   new revisions are stored as evidence, merged into the record's state with
+   :mod:`shared.merge`, and appended to the change feed.
+
+The transaction starts with a write (SQLite) or a transaction-scoped advisory
+lock (PostgreSQL), so merges of one record never interleave and change
+numbers become visible in order: a cursor can never pass a change that
+commits late.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import func, insert, or_, select, text, tuple_, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from shared import envelope, merge
+from shared.canonical import canonical_json
+from shared.crypto import b64d, b64e
+from shared.errors import EnvelopeError, ReasonCode
+from shared.protocol import ITEM_ACCEPTED, ITEM_DUPLICATE, ITEM_REJECTED
+from shared.schemas import KINDS, describe_errors, record_errors
+
+from ..extensions import db
+from ..models import Change, Device, QuarantineItem, RecordState, Revision, Site, Team, utcnow
+from . import records
+from .keys import KeyRing
+
+log = logging.getLogger(__name__)
+PUSH_LOCK_ID = 0x6669656C64  # "field": one advisory lock for the push critical section
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    """What a device says about itself on each sync."""
+
+    outbox_depth: int | None = None
+    oldest_unsent_age_s: int | None = None
+    app_version: str | None = None
+    device_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The facts about a device the push needs, read before the transaction."""
+
+    device_id: str
+    public_key: bytes
+    worker_code: str | None
+    team_id: int | None
+    team_member_codes: frozenset[str]
+
+    @classmethod
+    def of(cls, device: Device) -> "Sender":
+        members = frozenset()
+        if device.team_id is not None:
+            from ..models import User
+
+            members = frozenset(db.session.scalars(select(User.code).where(User.team_id == device.team_id)))
+        return cls(device.id, b64d(device.public_key), device.user.code if device.user else None, device.team_id, members)
+
+
+@dataclass
+class ItemResult:
+    """The answer for one pushed item."""
+
+    rid: str | None
+    rev: str | None
+    status: str
+    reason: str | None = None
+    message: str | None = None
+
+
+@dataclass
+class _Item:
+    index: int
+    wire: dict
+    opened: envelope.Opened | None = None
+    error: EnvelopeError | None = None
+    content_hash: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def header(self) -> dict:
+        h = self.wire.get("h") if isinstance(self.wire, dict) else None
+        return h if isinstance(h, dict) else {}
+
+
+def _check(index: int, wire, sender: Sender, ring: KeyRing) -> _Item:
+    """Step 1 for one item: open, verify, validate. Never raises."""
+    item = _Item(index, wire)
+    try:
+        header = envelope.check_shape(wire)
+        if header["dev"] != sender.device_id:
+            raise EnvelopeError(ReasonCode.DEVICE_MISMATCH, "the envelope names another device than the one sending it")
+        opened = envelope.open_envelope(wire, ring.box_privates)
+        envelope.verify_signature(opened, sender.public_key)
+        if header["kind"] not in KINDS:
+            raise EnvelopeError(ReasonCode.INVALID_RECORD, f"unknown record kind {header['kind']!r}")
+        errors = record_errors(header["kind"], opened.body)
+        if errors:
+            raise EnvelopeError(ReasonCode.INVALID_RECORD, describe_errors(errors), {"errors": errors})
+        item.opened = opened
+        item.content_hash = opened.content_hash
+    except EnvelopeError as exc:
+        item.error = exc
+    return item
+
+
+def push(sender: Sender, items: list, report: DeviceReport, ring: KeyRing) -> dict:
+    """Judge and store a batch; returns ``{results, receipt, server_time}``."""
+    db.session.rollback()  # end the read transaction of authentication before the work
+    checked = [_check(i, wire, sender, ring) for i, wire in enumerate(items)]
+    for attempt in range(3):
+        try:
+            results = _store(sender, checked, report, ring)
+            db.session.commit()
+            break
+        except (IntegrityError, OperationalError):
+            db.session.rollback()
+            if attempt == 2:
+                raise
+            log.warning("push transaction retried after a conflict (attempt %d)", attempt + 1)
+    now = utcnow()
+    receipt_items = [
+        {"rid": r.rid, "rev": r.rev, "hash": envelope.envelope_hash(items[i])}
+        for i, r in enumerate(results) if r.status in (ITEM_ACCEPTED, ITEM_DUPLICATE)
+    ]
+    receipt = ring.sign({"device_id": sender.device_id, "issued_at": now.isoformat(), "items": receipt_items})
+    return {"results": [r.__dict__ for r in results], "receipt": receipt, "server_time": now.isoformat()}
+
+
+def _begin_write(sender: Sender, now: datetime) -> None:
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PUSH_LOCK_ID})
+    # On SQLite this first write takes the write lock (waiting, not failing) before any read.
+    db.session.execute(update(Device).where(Device.id == sender.device_id).values(last_contact_at=now))
+
+
+def _store(sender: Sender, checked: list[_Item], report: DeviceReport, ring: KeyRing) -> list[ItemResult]:
+    now = utcnow()
+    _begin_write(sender, now)
+    good = [c for c in checked if c.opened is not None]
+    pairs = {(c.header["rid"], c.header["rev"]) for c in good}
+    existing = _existing_revisions(pairs)
+    sites = _sites({c.opened.body.get("site_code") for c in good} - {None})
+    teams = _teams({c.opened.body.get("team_id") for c in good} - {None})
+    states = {s.record_id: s for s in db.session.scalars(select(RecordState).where(RecordState.record_id.in_({p[0] for p in pairs})))} if pairs else {}
+
+    results: list[ItemResult] = []
+    accepted: list[_Item] = []
+    for item in checked:
+        h = item.header
+        rid, rev = h.get("rid"), h.get("rev")
+        if item.error is None:
+            key = (rid, rev)
+            if key in existing:
+                if existing[key] == item.content_hash:
+                    results.append(ItemResult(rid, rev, ITEM_DUPLICATE))
+                    continue
+                item.error = EnvelopeError(ReasonCode.REVISION_CONFLICT, f"revision {rev} of record {rid} was accepted before with other content")
+            else:
+                item.error = _permission(sender, item, sites, teams, states.get(rid))
+        if item.error is not None:
+            results.append(ItemResult(rid, rev, ITEM_REJECTED, str(item.error.reason), item.error.message))
+            continue
+        existing[(rid, rev)] = item.content_hash  # a repeat inside the same batch is a duplicate
+        accepted.append(item)
+        results.append(ItemResult(rid, rev, ITEM_ACCEPTED))
+
+    _insert_accepted(sender, accepted, sites, teams, states, ring, now)
+    _quarantine(sender.device_id, [c for c in checked if c.error is not None], now)
+    _update_device(sender, report, now, len(accepted), sum(1 for c in checked if c.error is not None))
+    return results
+
+
+def _existing_revisions(pairs: set) -> dict:
+    if not pairs:
+        return {}
+    found = {}
+    pairs = list(pairs)
+    for start in range(0, len(pairs), 200):
+        chunk = pairs[start:start + 200]
+        rows = db.session.execute(
+            select(Revision.record_id, Revision.rev, Revision.content_hash).where(tuple_(Revision.record_id, Revision.rev).in_(chunk))
+        )
+        found.update({(r.record_id, r.rev): r.content_hash for r in rows})
+    return found
+
+
+def _sites(codes: set) -> dict:
+    if not codes:
+        return {}
+    return {s.code: (s.id, s.region_id) for s in db.session.execute(select(Site.code, Site.id, Site.region_id).where(Site.code.in_(codes)))}
+
+
+def _teams(codes: set) -> dict:
+    if not codes:
+        return {}
+    return {t.code: (t.id, t.region_id) for t in db.session.execute(select(Team.code, Team.id, Team.region_id).where(Team.code.in_(codes)))}
+
+
+def _permission(sender: Sender, item: _Item, sites: dict, teams: dict, state: RecordState | None) -> EnvelopeError | None:
+    body, kind = item.opened.body, item.header["kind"]
+    site = body.get("site_code")
+    if site is not None and site not in sites:
+        return EnvelopeError(ReasonCode.INVALID_RECORD, f"site_code: there is no site {site!r}")
+    if kind in ("safety_check", "check_in"):
+        worker = body["worker_id"]
+        allowed = worker == sender.worker_code if sender.worker_code else worker in sender.team_member_codes
+        if not allowed:
+            return EnvelopeError(ReasonCode.NOT_PERMITTED, f"this device may not record for worker {worker!r}")
+    if kind == "repair_job":
+        team = body.get("team_id")
+        if team is not None and team not in teams:
+            return EnvelopeError(ReasonCode.INVALID_RECORD, f"team_id: there is no team {team!r}")
+        if state is not None and state.team_id not in (None, sender.team_id):
+            return EnvelopeError(ReasonCode.NOT_PERMITTED, "this job belongs to another team")
+    return None
+
+
+def _routing(kind: str, body: dict, sender_team: int | None, sites: dict, teams: dict) -> tuple[int | None, int | None]:
+    """(team id, region id) a change is visible to."""
+    site = sites.get(body.get("site_code"))
+    region = site[1] if site else None
+    if kind == "repair_job":
+        team = teams.get(body.get("team_id"))
+        return (team[0] if team else None), region
+    return sender_team, region
+
+
+def _insert_accepted(sender, accepted, sites, teams, states, ring, now) -> None:
+    if not accepted:
+        return
+    rows = []
+    for item in accepted:
+        h, opened = item.header, item.opened
+        body, health, key_id = records.split_health(h["kind"], opened.body, ring)
+        rows.append({
+            "record_id": h["rid"], "rev": h["rev"], "kind": h["kind"], "device_id": sender.device_id,
+            "envelope": canonical_json(item.wire).decode(), "envelope_hash": envelope.envelope_hash(item.wire),
+            "content_hash": item.content_hash, "body": body, "health": health, "health_key_id": key_id,
+            "secret": b64e(opened.secret), "signature": b64e(opened.signature),
+            "worker_id": body.get("worker_id"), "occurred_at": records.occurred_at(h["kind"], body), "received_at": now,
+        })
+    ids = db.session.execute(insert(Revision).returning(Revision.id, sort_by_parameter_order=True), rows).scalars().all()
+    changes = []
+    for item, row, revision_id in zip(accepted, rows, ids):
+        team_id, region_id = _routing(row["kind"], row["body"], sender.team_id, sites, teams)
+        _merge_state(states, row, sender.device_id, team_id, region_id, now)
+        changes.append({"record_id": row["record_id"], "rev": row["rev"], "kind": row["kind"], "revision_id": revision_id,
+                        "worker_id": row["worker_id"], "team_id": team_id, "region_id": region_id, "created_at": now})
+    db.session.flush()
+    db.session.execute(insert(Change), changes)
+
+
+def _merge_state(states: dict, row: dict, device_id: str, team_id, region_id, now) -> None:
+    kind, body = row["kind"], row["body"]
+    current = states.get(row["record_id"])
+    before = None if current is None else {"rev": current.rev, "body": current.body, "field_revs": current.field_revs}
+    after = merge.apply(kind, before, body, row["rev"])
+    if current is None:
+        current = RecordState(record_id=row["record_id"], kind=kind, device_id=device_id)
+        db.session.add(current)
+        states[row["record_id"]] = current
+    elif after is before:
+        return
+    merged = after["body"]
+    current.rev, current.body, current.field_revs = after["rev"], merged, after["field_revs"]
+    current.worker_id = merged.get("worker_id")
+    current.site_code = merged.get("site_code")
+    current.status = records.status_of(kind, merged)
+    current.occurred_at = records.occurred_at(kind, merged)
+    current.team_id = team_id if kind == "repair_job" or current.team_id is None else current.team_id
+    current.region_id = region_id
+    current.updated_at = now
+    if kind == "site_status":
+        _update_site_current(merged, after["rev"])
+
+
+def _update_site_current(body: dict, rev: str) -> None:
+    # Newest observation by HLC wins (shared.merge.newest); the guard makes it order-independent.
+    db.session.execute(
+        update(Site)
+        .where(Site.code == body["site_code"], or_(Site.status_rev.is_(None), Site.status_rev < rev))
+        .values(status_rev=rev, status_state=body["state"], status_power=body["power_source"], status_access=body["access"],
+                status_backup_tx=body["backup_transmission"], status_mobile_bts=body["mobile_bts_deployed"],
+                status_at=datetime.fromisoformat(body["observed_at"]), status_notes=body.get("notes") or None)
+    )
+
+
+def _quarantine(device_id: str | None, rejected: list[_Item], now: datetime) -> None:
+    if not rejected:
+        return
+    db.session.execute(insert(QuarantineItem), [
+        {"device_id": device_id, "received_at": now, "reason": str(c.error.reason), "message": c.error.message,
+         "raw": _raw(c.wire), "record_id": _short(c.header.get("rid")), "rev": _short(c.header.get("rev")),
+         "kind": _short(c.header.get("kind"), 32)}
+        for c in rejected
+    ])
+
+
+def _raw(wire) -> str:
+    try:
+        return canonical_json(wire).decode()
+    except (TypeError, ValueError):
+        return repr(wire)
+
+
+def _short(value, limit: int = 64) -> str | None:
+    return value[:limit] if isinstance(value, str) else None
+
+
+def quarantine_revoked(device: Device, items: list, reason: ReasonCode = ReasonCode.DEVICE_REVOKED) -> int:
+    """Keep everything a revoked device still sends, unopened, for review."""
+    wrapped = [_Item(i, w, error=EnvelopeError(reason, "sent by a revoked device")) for i, w in enumerate(items)]
+    _quarantine(device.id, wrapped, utcnow())
+    device.rejected_count = (device.rejected_count or 0) + len(wrapped)
+    db.session.commit()
+    return len(wrapped)
+
+
+def _update_device(sender: Sender, report: DeviceReport, now: datetime, accepted: int, rejected: int) -> None:
+    values = _report_values(report, now)
+    values.update(last_push_at=now, accepted_count=Device.accepted_count + accepted, rejected_count=Device.rejected_count + rejected)
+    db.session.execute(update(Device).where(Device.id == sender.device_id).values(**values))
+
+
+def _report_values(report: DeviceReport, now: datetime) -> dict:
+    values = {"last_contact_at": now, "outbox_depth": report.outbox_depth, "oldest_unsent_age_s": report.oldest_unsent_age_s}
+    if report.app_version:
+        values["app_version"] = report.app_version
+    if report.device_time is not None:
+        values["clock_skew_ms"] = int((report.device_time - now).total_seconds() * 1000)
+    return values
+
+
+def pull(device: Device, cursor: int, limit: int, report: DeviceReport, ring: KeyRing) -> dict:
+    """Changes the device may see after ``cursor``, in order, with the next cursor."""
+    now = utcnow()
+    max_seq = db.session.scalar(select(func.max(Change.seq))) or 0
+    visible = _visible_to(device)
+    rows = db.session.execute(
+        select(Change.seq, Change.kind, Change.record_id, Change.rev, Revision.body, Revision.health, Revision.health_key_id)
+        .join(Revision, Revision.id == Change.revision_id)
+        .where(Change.seq > cursor, visible)
+        .order_by(Change.seq)
+        .limit(limit + 1)
+    ).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if has_more:
+        next_cursor = rows[-1].seq
+    else:
+        next_cursor = max([cursor, max_seq] + [r.seq for r in rows])
+    changes = [
+        {"seq": r.seq, "kind": r.kind, "rid": r.record_id, "rev": r.rev,
+         "body": records.join_health(r.body, r.health, r.health_key_id, ring)}
+        for r in rows
+    ]
+    values = _report_values(report, now)
+    values.update(last_pull_at=now, last_cursor=next_cursor)
+    db.session.execute(update(Device).where(Device.id == device.id).values(**values))
+    db.session.commit()
+    return {"changes": changes, "next_cursor": next_cursor, "has_more": has_more, "server_time": now.isoformat()}
+
+
+def _visible_to(device: Device):
+    """Own records, the team's jobs (and unassigned jobs in its region), the region's site statuses."""
+    region_id = device.team.region_id if device.team else None
+    clauses = []
+    worker = device.user.code if device.user else None
+    if worker:
+        clauses.append((Change.kind.in_(("safety_check", "check_in"))) & (Change.worker_id == worker))
+    if device.team_id is not None:
+        clauses.append((Change.kind == "repair_job") & (Change.team_id == device.team_id))
+    if region_id is not None:
+        clauses.append((Change.kind == "repair_job") & Change.team_id.is_(None) & (Change.region_id == region_id))
+        clauses.append((Change.kind == "site_status") & (Change.region_id == region_id))
+    return or_(*clauses) if clauses else text("1=0")
+
+
+def device_status(device: Device) -> dict:
+    """What the server knows of a device's syncing."""
+    iso = lambda d: d.isoformat() if d else None  # noqa: E731
+    return {"device_id": device.id, "label": device.label, "status": device.status, "last_push_at": iso(device.last_push_at),
+            "last_pull_at": iso(device.last_pull_at), "accepted": device.accepted_count or 0,
+            "rejected": device.rejected_count or 0, "server_time": utcnow().isoformat()}
