@@ -28,9 +28,9 @@ DEFAULTS = {
     "OPENAPI_VERSION": "3.0.3",
     "OPENAPI_URL_PREFIX": "/api",
     "OPENAPI_JSON_PATH": "v1/openapi.json",
-    "OPENAPI_REDOC_PATH": "/docs",
-    "OPENAPI_REDOC_URL": None,
-    "OPENAPI_SWAGGER_UI_PATH": None,
+    # Swagger UI served from the swagger-ui-bundle package: these machines reach no CDN.
+    "OPENAPI_SWAGGER_UI_PATH": "/docs",
+    "OPENAPI_SWAGGER_UI_URL": "/api/swagger-ui/",
 }
 
 

@@ -27,7 +27,8 @@ from sqlalchemy import func, insert, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from shared import envelope, merge
-from shared.canonical import canonical_json
+from shared.canonical import canonical_json, sha256_hex
+from shared.clock import HybridLogicalClock
 from shared.crypto import b64d, b64e
 from shared.errors import EnvelopeError, ReasonCode
 from shared.protocol import ITEM_ACCEPTED, ITEM_DUPLICATE, ITEM_REJECTED
@@ -398,3 +399,40 @@ def device_status(device: Device) -> dict:
     return {"device_id": device.id, "label": device.label, "status": device.status, "last_push_at": iso(device.last_push_at),
             "last_pull_at": iso(device.last_pull_at), "accepted": device.accepted_count or 0,
             "rejected": device.rejected_count or 0, "server_time": utcnow().isoformat()}
+
+
+_server_clock = HybridLogicalClock("server")
+
+
+def write_by_person(kind: str, record_id: str, body: dict, user_id: int, ring: KeyRing) -> str:
+    """Store a revision made by a person on the dashboard (e.g. a supervisor assigns a job).
+
+    It goes through the same merge and change feed as a device's, stamped by
+    the server's HLC; it has no envelope (nothing to verify) and names its
+    author. Returns the revision. The caller commits.
+    """
+    errors = record_errors(kind, body)
+    if errors:
+        from ..errors import Invalid
+
+        raise Invalid(describe_errors(errors), ReasonCode.INVALID_RECORD, {"errors": errors})
+    now = utcnow()
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PUSH_LOCK_ID})
+    state = db.session.get(RecordState, record_id)
+    if state is not None:
+        _server_clock.receive(state.rev)
+    rev = str(_server_clock.tick())
+    stored, health, key_id = records.split_health(kind, body, ring)
+    revision = Revision(record_id=record_id, rev=rev, kind=kind, author_user_id=user_id, content_hash=sha256_hex(canonical_json(body)),
+                        body=stored, health=health, health_key_id=key_id, worker_id=body.get("worker_id"),
+                        occurred_at=records.occurred_at(kind, body), received_at=now)
+    db.session.add(revision)
+    db.session.flush()
+    sites = _sites({body.get("site_code")} - {None})
+    teams = _teams({body.get("team_id")} - {None})
+    team_id, region_id = _routing(kind, body, state.team_id if state else None, sites, teams)
+    _merge_state({record_id: state} if state else {}, {"record_id": record_id, "rev": rev, "kind": kind, "body": stored}, None, team_id, region_id, now)
+    db.session.add(Change(record_id=record_id, rev=rev, kind=kind, revision_id=revision.id, worker_id=body.get("worker_id"),
+                          team_id=team_id, region_id=region_id, created_at=now))
+    return rev

@@ -1,0 +1,79 @@
+"""Bad input never causes a 500: each gets a 4xx with {code, status, message, reason}."""
+import pytest
+
+from tests.server.conftest import check_in
+
+
+def _shape(r, status, reason):
+    data = r.get_json()
+    assert r.status_code == status, data
+    assert set(data) >= {"code", "status", "message", "reason"}
+    assert data["code"] == status and data["reason"] == reason and data["message"]
+
+
+def test_malformed_json(phone):
+    r = phone.client.post("/api/v1/sync/push", data="{not json", headers={**phone.auth, "Content-Type": "application/json"})
+    _shape(r, 400, "malformed_json")
+
+
+def test_wrong_content_type(phone):
+    r = phone.client.post("/api/v1/sync/push", data="items=1", headers={**phone.auth, "Content-Type": "application/x-www-form-urlencoded"})
+    _shape(r, 415, "unsupported_media_type")
+
+
+def test_bad_gzip(phone):
+    r = phone.client.post("/api/v1/sync/push", data=b"nope", headers={**phone.auth, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    _shape(r, 400, "malformed_json")
+
+
+@pytest.mark.parametrize("body", [{"items": [], "surprise": 1}, {"items": "many"}, {}, {"items": [], "outbox_depth": "lots"}])
+def test_unknown_fields_and_wrong_types(phone, body):
+    _shape(phone.client.post("/api/v1/sync/push", json=body, headers=phone.auth), 422, "invalid_request")
+
+
+def test_body_over_limit(app, phone):
+    app.config["MAX_CONTENT_LENGTH"] = 2000
+    r = phone.client.post("/api/v1/sync/push", json={"items": ["x" * 5000]}, headers=phone.auth)
+    _shape(r, 413, "body_too_large")
+
+
+def test_gzip_bomb_over_limit(app, phone):
+    import gzip
+    import json
+
+    body = gzip.compress(json.dumps({"items": ["a" * 3_000_000]}).encode())
+    r = phone.client.post("/api/v1/sync/push", data=body, headers={**phone.auth, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    _shape(r, 413, "body_too_large")
+    assert "max_body_bytes" in r.get_json()["message"]
+
+
+def test_batch_over_limit(app, phone):
+    app.config["MAX_ITEMS_PER_BATCH"] = 3
+    r = phone.push([phone.seal("check_in", check_in()) for _ in range(4)])
+    _shape(r, 413, "batch_too_large")
+    assert "max_items_per_batch=3" in r.get_json()["message"]
+
+
+def test_page_over_limit(phone):
+    _shape(phone.pull(limit=10 ** 6), 422, "page_too_large")
+
+
+def test_missing_and_wrong_token(client, org):
+    _shape(client.post("/api/v1/sync/push", json={"items": []}), 401, "unauthorized")
+    _shape(client.get("/api/v1/sync/pull", headers={"Authorization": "Bearer fwd_nope"}), 401, "unauthorized")
+    _shape(client.get("/api/v1/sync/pull", headers={"Authorization": "Basic abc"}), 401, "unauthorized")
+
+
+def test_negative_cursor(phone):
+    _shape(phone.pull(cursor=-1), 422, "invalid_request")
+
+
+def test_unknown_route_is_json_404(client):
+    _shape(client.get("/api/v1/nothing-here"), 404, "not_found")
+
+
+def test_limits_and_openapi_published(client):
+    assert client.get("/api/v1/sync/limits").get_json()["max_items_per_batch"] == 500
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert "/api/v1/sync/push" in spec["paths"] and "/api/v1/devices/enrol" in spec["paths"]
+    assert client.get("/api/docs").status_code == 200

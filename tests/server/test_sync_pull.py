@@ -1,0 +1,42 @@
+from tests.server.conftest import check_in, enrol_phone, repair_job, safety_check, site_status
+
+
+def _drain(phone, cursor=0, limit=None):
+    seen, pages = [], 0
+    while True:
+        page = phone.pull(cursor, limit).get_json()
+        seen += page["changes"]
+        cursor = page["next_cursor"]
+        pages += 1
+        if not page["has_more"]:
+            return seen, cursor, pages
+
+
+def test_pull_pages_in_order_with_cursor(phone):
+    phone.push([phone.seal("check_in", check_in()) for _ in range(7)])
+    seen, cursor, pages = _drain(phone, limit=3)
+    assert len(seen) == 7 and pages == 3
+    assert [c["seq"] for c in seen] == sorted(c["seq"] for c in seen)
+    assert phone.pull(cursor).get_json()["changes"] == []
+
+
+def test_device_sees_only_what_it_may(client, org, phone):
+    far = enrol_phone(client, team="HP-T1", worker="W003", label="hai phong")
+    mate = enrol_phone(client, worker="W002", label="team mate")
+    phone.push([phone.seal("safety_check", safety_check(temperature_c=36.9)), phone.seal("site_status", site_status("HN002")),
+                phone.seal("repair_job", repair_job(), rid="job-hn")])
+    far.push([far.seal("check_in", check_in(worker="W003", site_code="HP001")), far.seal("site_status", site_status("HP001"))])
+
+    mine = {c["kind"]: c for c in _drain(phone)[0]}
+    assert set(mine) == {"safety_check", "site_status", "repair_job"}
+    assert mine["safety_check"]["body"]["temperature_c"] == 36.9  # own health data comes back whole
+    mate_kinds = sorted(c["kind"] for c in _drain(mate)[0])
+    assert mate_kinds == ["repair_job", "site_status"]  # not another worker's safety check
+    far_kinds = sorted(c["kind"] for c in _drain(far)[0])
+    assert far_kinds == ["check_in", "site_status"]
+
+
+def test_status_reports_counts(phone):
+    phone.push([phone.seal("check_in", check_in())])
+    data = phone.client.get("/api/v1/sync/status", headers=phone.auth).get_json()
+    assert data["accepted"] == 1 and data["status"] == "active" and data["last_push_at"]
