@@ -178,9 +178,8 @@ def make_records(phones: dict, plan: dict, rng: random.Random, now: datetime, da
         phone, sites = phones[t["code"]], plan["sites"][t["region"]]
         home = rng.choice(sites)
         for day in range(days, -1, -1):
-            start = (now - timedelta(days=day)).replace(hour=7, minute=rng.randint(0, 40), second=0, microsecond=0)
-            if start > now:
-                continue
+            # every shift started about six hours before "now" on its day, so the demo looks the same at any hour
+            start = (now - timedelta(days=day, hours=6, minutes=rng.randint(0, 40))).replace(second=0, microsecond=0)
             end = min(start + timedelta(hours=9), now - timedelta(hours=3) if t["code"] in silent and day == 0 else now)
             if end <= start:
                 continue
