@@ -5,14 +5,22 @@ it moves past every stamp the node has seen (``receive``), and ties between
 nodes are broken by node id, so any two stamps compare the same way everywhere.
 
 The string form ``"<wall_ms:013d>-<counter:04x>-<node>"`` sorts like the stamp,
-so the database and the merge rules can compare strings directly.
+so the database and the merge rules can compare strings directly. Only that
+exact form parses, and a counter that would pass ``ffff`` carries into
+``wall_ms + 1`` instead, so the form always holds.
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
+
+# Only the canonical form: any other spelling (upper-case hex, "0x", spaces, "_",
+# signs, non-ASCII digits) would parse to a stamp whose string sorts differently.
+_STAMP_FORM = re.compile(r"([0-9]{13})-([0-9a-f]{4})-(.+)", re.DOTALL)
+_MAX_COUNTER = 0xFFFF  # four hex digits in the string form
 
 
 @dataclass(frozen=True, order=True)
@@ -29,10 +37,15 @@ class Stamp:
     @classmethod
     def parse(cls, text: str) -> "Stamp":
         """Parse the string form; raises ValueError for anything else."""
-        wall, counter, node = text.split("-", 2)
-        if len(wall) != 13 or len(counter) != 4 or not node:
+        match = _STAMP_FORM.fullmatch(text) if isinstance(text, str) else None
+        if match is None:
             raise ValueError(f"not an HLC stamp: {text!r}")
-        return cls(int(wall), int(counter, 16), node)
+        return cls(int(match[1]), int(match[2], 16), match[3])
+
+
+def _stamp(wall: int, counter: int, node: str) -> Stamp:
+    # A counter past four hex digits would break the string form: carry into the wall time.
+    return Stamp(wall + 1, 0, node) if counter > _MAX_COUNTER else Stamp(wall, counter, node)
 
 
 def is_stamp(text: object) -> bool:
@@ -62,7 +75,7 @@ class HybridLogicalClock:
             if wall > self._last.wall_ms:
                 self._last = Stamp(wall, 0, self.node)
             else:
-                self._last = Stamp(self._last.wall_ms, self._last.counter + 1, self.node)
+                self._last = _stamp(self._last.wall_ms, self._last.counter + 1, self.node)
             return self._last
 
     def receive(self, remote: str | Stamp) -> Stamp:
@@ -78,7 +91,7 @@ class HybridLogicalClock:
                 counter = other.counter + 1
             else:
                 counter = 0
-            self._last = Stamp(wall, counter, self.node)
+            self._last = _stamp(wall, counter, self.node)
             return self._last
 
     @property

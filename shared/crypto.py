@@ -41,6 +41,8 @@ def b64e(data: bytes) -> str:
 
 def b64d(text: str) -> bytes:
     """Bytes of standard base64 ``text``; raises ValueError on bad input."""
+    if not isinstance(text, str):
+        raise ValueError(f"base64 text expected, not {type(text).__name__}")
     return base64.b64decode(text.encode("ascii"), validate=True)
 
 

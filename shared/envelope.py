@@ -170,7 +170,10 @@ def open_envelope(wire: Any, keyring: Mapping[str, bytes]) -> Opened:
     if private is None:
         raise _fail(ReasonCode.UNKNOWN_SERVER_KEY, f"the server has no key {header['kid']!r}", kid=header["kid"])
     ephemeral, ciphertext, tags = _decode(wire)
-    aes_key, mac_key, nonce = crypto.derive_opening_keys(private, ephemeral, _INFO)
+    try:
+        aes_key, mac_key, nonce = crypto.derive_opening_keys(private, ephemeral, _INFO)
+    except ValueError as exc:  # e.g. a low-order point: the key exchange has no result
+        raise _fail(ReasonCode.MALFORMED_ENVELOPE, "the envelope's ephemeral key is not a usable X25519 key") from exc
     expected = _tags(mac_key, header)
     if not crypto.constant_time_equal(expected[:_CHECK_LEN], tags[:_CHECK_LEN]):
         raise _fail(ReasonCode.WRONG_SERVER_KEY, f"the envelope was not sealed to server key {header['kid']!r}")
@@ -201,13 +204,14 @@ def _parse_plaintext(header: dict, plain: bytes) -> Opened:
             raise _fail(ReasonCode.MALFORMED_ENVELOPE, f"the record is over {MAX_PLAINTEXT_BYTES} bytes")
         inner = json.loads(raw)
         body, secret, signature = inner["b"], crypto.b64d(inner["s"]), crypto.b64d(inner["g"])
+        if not isinstance(body, dict):
+            raise _fail(ReasonCode.MALFORMED_ENVELOPE, "the sealed record must be an object")
+        digests = field_digests(body, secret)  # ValueError for NaN / Infinity, which JSON does not have
     except EnvelopeError:
         raise
-    except (zlib.error, ValueError, KeyError, TypeError) as exc:
+    except (zlib.error, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise _fail(ReasonCode.MALFORMED_ENVELOPE, "the sealed content is not a record") from exc
-    if not isinstance(body, dict):
-        raise _fail(ReasonCode.MALFORMED_ENVELOPE, "the sealed record must be an object")
-    return Opened(header, body, secret, signature, field_digests(body, secret))
+    return Opened(header, body, secret, signature, digests)
 
 
 def verify_signature(opened: Opened, device_public: bytes) -> None:

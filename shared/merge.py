@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from .canonical import canonical_json
 from .schemas.repair_job import LWW_FIELDS, STATE_RANK
 
 FACT_KINDS = frozenset({"safety_check", "check_in", "site_status"})
@@ -81,15 +82,21 @@ def _apply_job(state: dict | None, body: dict, rev: str) -> dict:
     for step, at in incoming.get("steps", {}).items():
         steps[step] = _earlier(steps[step], at) if step in steps else at
     merged["steps"] = steps
-    notes = {n["id"]: n for n in old.get("notes", [])}
-    for note in incoming.get("notes", []):
-        notes.setdefault(note["id"], note)
-    merged["notes"] = _sorted_notes(notes.values())
+    merged["notes"] = _sorted_notes([*old.get("notes", []), *incoming.get("notes", [])])
     for key, value in incoming.items():  # fields unknown to this rule set: keep, first seen
         merged.setdefault(key, value)
     return {"rev": max(rev, state["rev"]), "body": merged, "field_revs": field_revs}
 
 
+def _note_key(note: dict) -> tuple:
+    return (datetime.fromisoformat(note["at"]), note["id"], canonical_json(note))
+
+
 def _sorted_notes(notes: Any) -> list:
-    unique = {n["id"]: n for n in notes}
-    return sorted(unique.values(), key=lambda n: (datetime.fromisoformat(n["at"]), n["id"]))
+    # Two copies of one note id should never differ; if they do, every replica keeps
+    # the same one (the earliest, then the least canonical form), whatever the order.
+    unique: dict = {}
+    for note in notes:
+        kept = unique.get(note["id"])
+        unique[note["id"]] = note if kept is None else min(kept, note, key=_note_key)
+    return sorted(unique.values(), key=_note_key)

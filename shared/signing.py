@@ -21,7 +21,8 @@ def verify_document(public_key: bytes, document: Mapping[str, Any]) -> bool:
     """True when ``document['sig']`` is a valid signature by ``public_key``."""
     try:
         signature = crypto.b64d(document["sig"])
+        unsigned = {k: v for k, v in document.items() if k != "sig"}
+        message = canonical_json(unsigned)  # ValueError / TypeError for content JSON cannot carry (NaN)
     except (KeyError, TypeError, ValueError):
         return False
-    unsigned = {k: v for k, v in document.items() if k != "sig"}
-    return crypto.verify(public_key, signature, canonical_json(unsigned))
+    return crypto.verify(public_key, signature, message)

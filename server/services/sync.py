@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from shared import envelope, merge
 from shared.canonical import canonical_json, sha256_hex
-from shared.clock import HybridLogicalClock
+from shared.clock import HybridLogicalClock, is_stamp
 from shared.crypto import b64d, b64e
 from shared.errors import EnvelopeError, ReasonCode
 from shared.protocol import ITEM_ACCEPTED, ITEM_DUPLICATE, ITEM_REJECTED
@@ -104,6 +104,8 @@ def _check(index: int, wire, sender: Sender, ring: KeyRing) -> _Item:
     item = _Item(index, wire)
     try:
         header = envelope.check_shape(wire)
+        if not is_stamp(header["rev"]):
+            raise EnvelopeError(ReasonCode.MALFORMED_ENVELOPE, "the revision must be a hybrid-logical-clock stamp")
         if header["dev"] != sender.device_id:
             raise EnvelopeError(ReasonCode.DEVICE_MISMATCH, "the envelope names another device than the one sending it")
         opened = envelope.open_envelope(wire, ring.box_privates)

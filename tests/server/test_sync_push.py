@@ -197,3 +197,9 @@ def test_person_revision_merges_and_reaches_the_team(app, org, phone):
     state = db.session.get(RecordState, "job-9")
     assert state.rev == rev and state.body["team_id"] == "PT-HN" and state.team_id == org.teams["PT-HN"].id
     assert db.session.query(Revision).filter_by(record_id="job-9", author_user_id=org.users["supervisor"].id).count() == 1
+
+
+def test_revision_must_be_a_clock_stamp(phone):
+    # "zzzz" would otherwise win every last-writer-wins comparison forever
+    result = phone.push([phone.seal("check_in", check_in(), rev="zzzz")]).get_json()["results"][0]
+    assert result["reason"] == "malformed_envelope" and "clock" in result["message"]

@@ -1,0 +1,559 @@
+"""Export bundles: their format, and the offline verifier an auditor runs.
+
+Imports only ``shared`` and the standard library (never ``server``, flask or
+sqlalchemy): a reader with nothing but the bundle and fieldwatch installed
+can check it, with ``fieldwatch verify-export PATH`` or
+``python -m shared.export_verify PATH``.
+
+A bundle is a folder or a ``.zip`` holding:
+
+- ``manifest.json``: what the bundle is (kind, filter, counts, exporting
+  user, time, format version, withheld fields and why), the SHA-256 and size
+  of every other file, and the head of each data file's record chain; signed
+  (``sig``) with the server's Ed25519 *export key*, named in
+  ``export_key`` and published at ``/api/v1/keys``.
+- ``keys.json``: the public key of every device that signed a record in it.
+- the data: ``records.jsonl`` or ``records.csv`` (a PDF export carries
+  ``records.pdf`` to read and ``records.jsonl`` to verify); a report carries
+  ``report.csv`` and ``report.pdf``.
+
+Each record carries its disclosure form (:func:`shared.envelope.disclose`):
+the shown fields with their salts, the digests of withheld fields, the device
+signature and the device key's fingerprint, so its signature is checked
+without the withheld values. Each line also carries ``chain``:
+``SHA-256(previous chain || canonical line without chain)``, seeded from the
+export id, whose last value the signed manifest holds. A changed, removed,
+added or reordered record is therefore *named*, whatever part of it changed,
+even the server's unsigned annotations (``context``).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import os
+import sys
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from . import crypto
+from .canonical import canonical_json
+from .envelope import FORMAT_VERSION as ENVELOPE_VERSION
+from .envelope import verify_disclosed
+from .signing import verify_document
+
+FORMAT = "fieldwatch-export"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+KEYS = "keys.json"
+RECORDS_JSONL = "records.jsonl"
+RECORDS_CSV = "records.csv"
+RECORDS_PDF = "records.pdf"
+WITHHELD_MARK = "[withheld]"
+
+# CSV: the server's annotations, then columns rendered from the signed fields
+# (checked against them), then the proof (what the signature is checked on).
+CSV_META = ["n", "kind", "record_id", "rev", "device_id", "key", "worker_id", "occurred_at", "team", "region", "received_at", "origin"]
+CSV_READABLE = ["when", "site_code", "status", "fit_for_duty", "temperature_c", "symptoms", "exposure", "ppe",
+                "in_quarantine_area", "position", "notes"]
+CSV_PROOF = ["v", "fields", "salts", "withheld", "signature"]
+CSV_COLUMNS = CSV_META + CSV_READABLE + CSV_PROOF + ["chain"]
+_CONTEXT_KEYS = ("worker_id", "occurred_at", "team", "region", "received_at", "origin")
+TIME_FIELDS = {"safety_check": "taken_at", "check_in": "at", "site_status": "observed_at", "repair_job": "reported_at"}
+_CHAIN_PREFIX = b'{"chain":"'
+_CHAIN_LEN = 64
+
+
+# --- writing (used by the server's exporter, so both sides agree byte for byte) ----------
+
+def chain_seed(export_id: str) -> str:
+    """The chain value before the first record of an export."""
+    return hashlib.sha256(b"fieldwatch-export-chain:" + export_id.encode("utf-8")).hexdigest()
+
+
+def chain_next(previous: str, data: bytes) -> str:
+    """The chain value after a record whose canonical bytes (without ``chain``) are ``data``."""
+    return hashlib.sha256(previous.encode("ascii") + data).hexdigest()
+
+
+def jsonl_line(n: int, record: Mapping[str, Any], context: Mapping[str, Any], previous: str) -> tuple[bytes, str]:
+    """(one canonical JSON line, the new chain value). ``chain`` sorts first, so the line stays canonical."""
+    data = canonical_json({"context": context, "n": n, "record": record})
+    chain = chain_next(previous, data)
+    return _CHAIN_PREFIX + chain.encode("ascii") + b'",' + data[1:] + b"\n", chain
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return canonical_json(value).decode("utf-8")
+
+
+def readable_cells(kind: str, fields: Mapping[str, Any], withheld: Iterable[str]) -> list[str]:
+    """The readable CSV columns of a record, rendered from its signed fields."""
+    withheld = set(withheld)
+    out = []
+    for name in CSV_READABLE:
+        key = TIME_FIELDS.get(kind, "") if name == "when" else name
+        if key in withheld:
+            out.append(WITHHELD_MARK)
+        else:
+            out.append(_cell(fields.get(key)))
+    return out
+
+
+def csv_cells(n: int, record: Mapping[str, Any], context: Mapping[str, Any]) -> list[str]:
+    """A record's CSV row without its chain column."""
+    h = record["header"]
+    meta = [str(n), h["kind"], h["rid"], h["rev"], _cell(h.get("dev")), _cell(record.get("key"))]
+    meta += [_cell(context.get(k)) for k in _CONTEXT_KEYS]
+    proof = [str(h["v"]), _cell(record["fields"]), _cell(record["salts"]), _cell(record["withheld"]), _cell(record.get("signature"))]
+    return meta + readable_cells(h["kind"], record["fields"], record["withheld"]) + proof
+
+
+def csv_chain(previous: str, cells: list[str]) -> str:
+    return chain_next(previous, canonical_json(cells))
+
+
+def _record_from_csv(cells: list[str]) -> tuple[int, dict, dict]:
+    row = dict(zip(CSV_COLUMNS, cells))
+    record = {
+        "header": {"v": int(row["v"]), "dev": row["device_id"] or None, "rid": row["record_id"], "kind": row["kind"], "rev": row["rev"]},
+        "fields": json.loads(row["fields"]), "salts": json.loads(row["salts"]), "withheld": json.loads(row["withheld"]),
+        "signature": row["signature"] or None, "key": row["key"] or None,
+    }
+    context = {k: row[k] or None for k in _CONTEXT_KEYS}
+    return int(row["n"]), record, context
+
+
+# --- reading a bundle ---------------------------------------------------------------
+
+class Bundle:
+    """A folder or a zip, read-only."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._zip = zipfile.ZipFile(path) if os.path.isfile(path) else None
+        if self._zip is None and not os.path.isdir(path):
+            raise FileNotFoundError(f"no bundle at {path}")
+
+    def names(self) -> list[str]:
+        if self._zip is not None:
+            return sorted(i.filename for i in self._zip.infolist() if not i.is_dir())
+        out = []
+        for root, _dirs, files in os.walk(self.path):
+            for f in files:
+                out.append(os.path.relpath(os.path.join(root, f), self.path).replace(os.sep, "/"))
+        return sorted(out)
+
+    def open(self, name: str):
+        if self._zip is not None:
+            return self._zip.open(name)
+        return open(os.path.join(self.path, name), "rb")
+
+    def read(self, name: str) -> bytes:
+        with self.open(name) as f:
+            return f.read()
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+
+def file_digest(f, chunk: int = 1 << 20) -> tuple[str, int]:
+    h, size = hashlib.sha256(), 0
+    while True:
+        block = f.read(chunk)
+        if not block:
+            return h.hexdigest(), size
+        h.update(block)
+        size += len(block)
+
+
+# --- verifying ----------------------------------------------------------------------
+
+@dataclass
+class Problem:
+    """One failed check, naming the file or record."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class Result:
+    """What :func:`verify_bundle` found."""
+
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    records: int = 0
+    verified: int = 0
+    unsigned: int = 0
+    by_kind: dict = field(default_factory=dict)
+    manifest: dict = field(default_factory=dict)
+    max_named: int = 1000
+    hidden: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.hidden
+
+    def fail(self, where: str, message: str) -> None:
+        if len(self.problems) < self.max_named:
+            self.problems.append(Problem(where, message))
+        else:
+            self.hidden += 1
+
+
+def _record_name(n: Any, record: Any) -> str:
+    rid = None
+    if isinstance(record, dict) and isinstance(record.get("header"), dict):
+        rid = record["header"].get("rid")
+    return f"record #{n}" + (f" ({rid})" if rid else "")
+
+
+# The per-record check runs in worker processes for large bundles.
+_KEYS: dict[str, bytes] = {}
+_WITHHELD: dict[str, frozenset] = {}
+
+
+def _init_worker(keys: dict, withheld: dict) -> None:
+    global _KEYS, _WITHHELD
+    _KEYS, _WITHHELD = keys, {k: frozenset(v) for k, v in withheld.items()}
+
+
+def check_record(record: Any, context: Any, keys: Mapping[str, bytes], withheld: Mapping[str, frozenset]) -> tuple[str, str | None]:
+    """('signed' | 'unsigned' | 'bad', message) for one record."""
+    try:
+        header = record["header"]
+        kind, fields_, hidden = header["kind"], record["fields"], record["withheld"]
+        if not isinstance(fields_, dict) or not isinstance(hidden, dict) or not isinstance(context, dict):
+            return "bad", "fields, withheld and context must be objects"
+    except (KeyError, TypeError):
+        return "bad", "not a record (header, fields, withheld missing)"
+    shown = sorted(set(withheld.get(kind, ())) & set(fields_))
+    if shown:
+        return "bad", f"shows {', '.join(shown)}, which the manifest says are withheld"
+    if context.get("worker_id") is not None and "worker_id" in fields_ and fields_["worker_id"] != context["worker_id"]:
+        return "bad", "worker_id annotation differs from the signed worker_id"
+    if record.get("signature") is None:
+        if context.get("origin") == "person":
+            return "unsigned", None
+        return "bad", "no device signature"
+    device = header.get("dev")
+    public = keys.get(device)
+    if public is None:
+        return "bad", f"device {device} is not in {KEYS}"
+    if record.get("key") != crypto.fingerprint(public):
+        return "bad", f"device key fingerprint {record.get('key')} differs from {KEYS}'s key for device {device} ({crypto.fingerprint(public)})"
+    if header.get("v") != ENVELOPE_VERSION:
+        return "bad", f"record format {header.get('v')} is not supported"
+    if not verify_disclosed(record, public):
+        return "bad", "device signature does not verify: a field, salt, digest or header was changed"
+    return "signed", None
+
+
+def _check_batch_jsonl(lines: list[tuple[int, bytes]]) -> list[tuple]:
+    out = []
+    for lineno, line in lines:
+        try:
+            obj = json.loads(line)
+            n, record, context = obj["n"], obj["record"], obj["context"]
+        except (ValueError, KeyError, TypeError):
+            out.append((lineno, None, None, None, "bad", "not a valid record line (JSON)"))
+            continue
+        status, message = check_record(record, context, _KEYS, _WITHHELD)
+        out.append((lineno, n, _rid(record), _kind(record), status, message))
+    return out
+
+
+def _check_batch_csv(rows: list[tuple[int, list[str]]]) -> list[tuple]:
+    out = []
+    for lineno, cells in rows:
+        try:
+            if len(cells) != len(CSV_COLUMNS):
+                raise ValueError(f"{len(cells)} columns, expected {len(CSV_COLUMNS)}")
+            n, record, context = _record_from_csv(cells)
+        except (ValueError, KeyError, TypeError) as exc:
+            out.append((lineno, None, None, None, "bad", f"not a valid record row ({exc})"))
+            continue
+        status, message = check_record(record, context, _KEYS, _WITHHELD)
+        if message is None:
+            expected = csv_cells(n, record, context)
+            differs = [c for c, a, b in zip(CSV_COLUMNS, cells, expected) if a != b]
+            if differs:
+                status, message = "bad", f"column(s) {', '.join(differs)} differ from the signed fields"
+        out.append((lineno, n, _rid(record), _kind(record), status, message))
+    return out
+
+
+def _rid(record):
+    try:
+        return record["header"]["rid"]
+    except (KeyError, TypeError):
+        return None
+
+
+def _kind(record):
+    try:
+        return record["header"]["kind"]
+    except (KeyError, TypeError):
+        return None
+
+
+def _iter_jsonl(f) -> Iterator[tuple[int, bytes, str | None]]:
+    """(line number, line, chain data or None when the line is not in chain form)."""
+    for lineno, line in enumerate(f, 1):
+        line = line.rstrip(b"\n")
+        if line.startswith(_CHAIN_PREFIX) and line[len(_CHAIN_PREFIX) + _CHAIN_LEN:len(_CHAIN_PREFIX) + _CHAIN_LEN + 2] == b'",':
+            chain = line[len(_CHAIN_PREFIX):len(_CHAIN_PREFIX) + _CHAIN_LEN].decode("ascii", "replace")
+            yield lineno, line, chain
+        else:
+            yield lineno, line, None
+
+
+def _verify_records(bundle: Bundle, name: str, entry: dict, result: Result, keys: dict, withheld: dict,
+                    workers: int, progress: Callable[[int], None] | None) -> None:
+    expected_head = entry.get("chain_head")
+    chain = entry.get("chain_seed")
+    batch_size = 2000
+    pending: list = []
+    next_n = 1
+    csv_mode = name.endswith(".csv")
+
+    def raw_items() -> Iterator[tuple[int, Any, bool]]:
+        nonlocal chain
+        with bundle.open(name) as f:
+            if csv_mode:
+                text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+                reader = csv.reader(text)
+                header = next(reader, None)
+                if header != CSV_COLUMNS:
+                    result.fail(name, "the CSV header row is not the export's columns")
+                for cells in reader:
+                    lineno = reader.line_num
+                    ok = chain is None or (len(cells) == len(CSV_COLUMNS) and csv_chain(chain, cells[:-1]) == cells[-1])
+                    chain = cells[-1] if len(cells) == len(CSV_COLUMNS) else None
+                    yield lineno, cells, ok
+            else:
+                for lineno, line, stored in _iter_jsonl(f):
+                    if not line:
+                        continue
+                    # after a line that is not in chain form the next link cannot be checked (that line is named)
+                    ok = chain is None or (stored is not None and chain_next(chain, b"{" + line[len(_CHAIN_PREFIX) + _CHAIN_LEN + 2:]) == stored)
+                    chain = stored
+                    yield lineno, line, ok
+
+    check = _check_batch_csv if csv_mode else _check_batch_jsonl
+    chain_bad: set[int] = set()
+
+    def consume(results) -> None:
+        nonlocal next_n
+        for lineno, n, rid, kind, status, message in results:
+            result.records += 1
+            where = f"{name} line {lineno}" if n is None else f"{name} record #{n}" + (f" ({rid})" if rid else "")
+            if n is not None and isinstance(n, int):
+                if n > next_n:
+                    missing = f"#{next_n}" if n == next_n + 1 else f"#{next_n} to #{n - 1}"
+                    result.fail(f"{name} record {missing}", "missing (the record numbers jump here)")
+                elif n < next_n:
+                    result.fail(where, f"out of order or repeated (expected #{next_n})")
+                next_n = max(next_n, n + 1)
+            if isinstance(n, int) and entry.get("records") is not None and n > entry["records"]:
+                result.fail(where, f"not in the manifest, which counts {entry['records']} records")
+            if lineno in chain_bad:
+                result.fail(where, "changed, added, removed or moved: its chain value does not follow from the record before it")
+            if status == "bad":
+                result.fail(where, message or "invalid")
+                continue
+            if status == "unsigned":
+                result.unsigned += 1
+            else:
+                result.verified += 1
+            if kind is not None:
+                result.by_kind[kind] = result.by_kind.get(kind, 0) + 1
+        if progress:
+            progress(len(results))
+
+    batch = []
+    pool = None
+    try:
+        for lineno, item, chain_ok in raw_items():
+            if not chain_ok:
+                chain_bad.add(lineno)
+            batch.append((lineno, item))
+            if len(batch) >= batch_size:
+                if pool is None and workers > 1:
+                    pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(keys, withheld))
+                if pool is not None:
+                    pending.append(pool.submit(check, batch))
+                    while len(pending) >= workers * 3:
+                        consume(pending.pop(0).result())
+                else:
+                    consume(check(batch))
+                batch = []
+        if batch:
+            if pool is not None:
+                pending.append(pool.submit(check, batch))
+            else:
+                consume(check(batch))
+        for fut in pending:
+            consume(fut.result())
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    if expected_head is not None and chain != expected_head:
+        result.fail(name, "the last record's chain value differs from the manifest's: records were removed or added at the end")
+
+
+def verify_bundle(path: str, export_key: bytes | None = None, *, workers: int | None = None,
+                  progress: Callable[[int], None] | None = None, max_named: int = 1000) -> Result:
+    """Check a bundle offline: manifest signature, file hashes, every record's device signature, counts."""
+    result = Result(max_named=max_named)
+    try:
+        bundle = Bundle(path)
+    except (FileNotFoundError, zipfile.BadZipFile) as exc:
+        result.fail(path, f"not a bundle: {exc}")
+        return result
+    try:
+        _verify(bundle, export_key, result, workers, progress)
+    finally:
+        bundle.close()
+    return result
+
+
+def _verify(bundle: Bundle, export_key: bytes | None, result: Result, workers: int | None, progress) -> None:
+    names = bundle.names()
+    if MANIFEST not in names:
+        result.fail(MANIFEST, "missing")
+        return
+    try:
+        manifest = json.loads(bundle.read(MANIFEST))
+        if not isinstance(manifest, dict):
+            raise ValueError("not an object")
+    except ValueError as exc:
+        result.fail(MANIFEST, f"not valid JSON ({exc})")
+        return
+    result.manifest = manifest
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        result.fail(MANIFEST, f"not a {FORMAT} v{FORMAT_VERSION} manifest")
+        return
+
+    # 1. the manifest's signature
+    claimed = (manifest.get("export_key") or {}).get("public")
+    try:
+        claimed_key = crypto.b64d(claimed) if claimed else None
+    except ValueError:
+        claimed_key = None
+    key = export_key if export_key is not None else claimed_key
+    if key is None:
+        result.fail(MANIFEST, "names no export key and none was given")
+    else:
+        if export_key is not None and claimed_key is not None and claimed_key != export_key:
+            result.fail(MANIFEST, f"signed-by key {crypto.fingerprint(claimed_key)} is not the given export key {crypto.fingerprint(export_key)}")
+        if not verify_document(key, manifest):
+            result.fail(MANIFEST, "signature does not verify: the manifest was changed or not signed by the export key")
+        if export_key is None:
+            result.warnings.append(
+                f"the export key was not given: the manifest is checked against the key it names ({crypto.fingerprint(key)}); "
+                "compare that fingerprint with the operator's published key (/api/v1/keys) or pass --export-key")
+
+    files = manifest.get("files") or {}
+    if not isinstance(files, dict):
+        result.fail(MANIFEST, "files must be an object")
+        return
+
+    # 2. every file's hash and size; nothing unlisted
+    for name in sorted(set(names) - set(files) - {MANIFEST}):
+        result.fail(name, "in the bundle but not in the manifest")
+    for name, entry in sorted(files.items()):
+        if name not in names:
+            result.fail(name, "listed in the manifest but missing")
+            continue
+        with bundle.open(name) as f:
+            digest, size = file_digest(f)
+        if digest != entry.get("sha256") or size != entry.get("bytes"):
+            result.fail(name, f"SHA-256 {digest[:16]}… ({size} bytes) differs from the manifest's {str(entry.get('sha256'))[:16]}… ({entry.get('bytes')} bytes)")
+
+    # 3. device keys
+    keys: dict[str, bytes] = {}
+    if KEYS in files and KEYS in names:
+        try:
+            listed = json.loads(bundle.read(KEYS)).get("devices", {})
+            for device, info in listed.items():
+                public = crypto.b64d(info["public_key"])
+                if info.get("fingerprint") != crypto.fingerprint(public):
+                    result.fail(f"{KEYS} device {device}", "fingerprint does not match its public key")
+                keys[device] = public
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            result.fail(KEYS, f"not a key list ({exc})")
+        expected_devices = (manifest.get("counts") or {}).get("devices")
+        if expected_devices is not None and expected_devices != len(keys):
+            result.fail(KEYS, f"holds {len(keys)} device keys, the manifest says {expected_devices}")
+
+    # 4. every record, and the counts
+    withheld = {k: list(v) for k, v in ((manifest.get("withheld") or {}).get("by_kind") or {}).items()}
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 8)
+    _init_worker(keys, withheld)
+    for name, entry in sorted(files.items()):
+        if entry.get("role") != "records" or name not in names:
+            continue
+        before = result.records
+        _verify_records(bundle, name, entry, result, keys, withheld, workers, progress)
+        found = result.records - before
+        if entry.get("records") is not None and entry["records"] != found:
+            result.fail(name, f"holds {found} records, the manifest says {entry['records']}")
+    counts = manifest.get("counts") or {}
+    if manifest.get("kind") == "safety_export":
+        if counts.get("records") != result.records:
+            result.fail(MANIFEST, f"counts {counts.get('records')} records, the bundle holds {result.records}")
+        expected_kinds = counts.get("by_kind") or {}
+        if expected_kinds != result.by_kind:
+            result.fail(MANIFEST, f"counts by kind {expected_kinds} differ from the bundle's {result.by_kind}")
+
+
+def render(result: Result, path: str) -> str:
+    """A short text report for people."""
+    m = result.manifest
+    lines = [f"bundle:   {path}"]
+    if m:
+        lines.append(f"kind:     {m.get('kind')}  (export {m.get('export_id')}, made {m.get('created_at')} by {(m.get('exported_by') or {}).get('name')})")
+    if result.records:
+        lines.append(f"records:  {result.records} checked, {result.verified} device signatures verified, {result.unsigned} made by people (unsigned)")
+    withheld = (m.get("withheld") or {}) if m else {}
+    if withheld.get("fields"):
+        lines.append(f"withheld: {', '.join(withheld['fields'])} ({withheld.get('reason')}); their digests are signed, their values are not in the bundle")
+    for w in result.warnings:
+        lines.append(f"warning:  {w}")
+    for p in result.problems:
+        lines.append(f"FAIL      {p}")
+    if result.hidden:
+        lines.append(f"FAIL      … and {result.hidden} more failures")
+    lines.append("result:   " + ("OK, the bundle is intact" if result.ok else f"FAILED ({len(result.problems) + result.hidden} problems)"))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.export_verify", description="Verify a fieldwatch export bundle offline.")
+    parser.add_argument("path")
+    parser.add_argument("--export-key", help="the operator's export public key (base64), as published at /api/v1/keys")
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args(argv)
+    key = crypto.b64d(args.export_key) if args.export_key else None
+    result = verify_bundle(args.path, key, workers=args.workers)
+    print(render(result, args.path))
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
