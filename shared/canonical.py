@@ -11,11 +11,14 @@ import json
 from typing import Any
 
 
+# One encoder, built once: json.dumps with options builds a new encoder per call,
+# and canonical_json runs for every field of every record (envelope digests).
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(value: Any) -> bytes:
     """Return the canonical UTF-8 JSON bytes of ``value``."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def sha256_hex(data: bytes) -> str:

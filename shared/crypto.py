@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import os
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -58,7 +59,7 @@ def fingerprint(public_key: bytes) -> str:
 
 def hmac_sha256(key: bytes, data: bytes) -> bytes:
     """HMAC-SHA256 of ``data`` under ``key``."""
-    return hmac.new(key, data, hashlib.sha256).digest()
+    return hmac.digest(key, data, "sha256")
 
 
 def constant_time_equal(a: bytes, b: bytes) -> bool:
@@ -84,10 +85,23 @@ def sign(private_key: bytes, message: bytes) -> bytes:
     return Ed25519PrivateKey.from_private_bytes(private_key).sign(message)
 
 
+@lru_cache(maxsize=4096)
+def _ed25519_public(public_key: bytes) -> Ed25519PublicKey:
+    # Decoding a point costs; a server verifies many records of the same few devices.
+    return Ed25519PublicKey.from_public_bytes(public_key)
+
+
+@lru_cache(maxsize=64)
+def _x25519_private(private_key: bytes) -> tuple[X25519PrivateKey, bytes]:
+    # Deriving the public half is a full scalar multiplication: once per server key, not per envelope.
+    key = X25519PrivateKey.from_private_bytes(private_key)
+    return key, key.public_key().public_bytes(_RAW, _RAW_PUB)
+
+
 def verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
     """True when ``signature`` is a valid Ed25519 signature of ``message``."""
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+        _ed25519_public(bytes(public_key)).verify(signature, message)
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -124,9 +138,8 @@ def seal_to(recipient_public: bytes, plaintext: bytes, aad: bytes, info: bytes) 
 
 def derive_opening_keys(recipient_private: bytes, ephemeral_public: bytes, info: bytes) -> tuple[bytes, bytes, bytes]:
     """Recompute (aes_key, mac_key, nonce) on the recipient's side."""
-    private = X25519PrivateKey.from_private_bytes(recipient_private)
+    private, recipient_public = _x25519_private(bytes(recipient_private))
     shared = private.exchange(X25519PublicKey.from_public_bytes(ephemeral_public))
-    recipient_public = private.public_key().public_bytes(_RAW, _RAW_PUB)
     okm = _derive(shared, ephemeral_public, recipient_public, info)
     return okm[:32], okm[32:64], okm[64:76]
 

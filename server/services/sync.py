@@ -160,7 +160,7 @@ def _store(sender: Sender, checked: list[_Item], report: DeviceReport, ring: Key
     existing = _existing_revisions(pairs)
     sites = _sites({c.opened.body.get("site_code") for c in good} - {None})
     teams = _teams({c.opened.body.get("team_id") for c in good} - {None})
-    states = {s.record_id: s for s in db.session.scalars(select(RecordState).where(RecordState.record_id.in_({p[0] for p in pairs})))} if pairs else {}
+    states = _load_states({p[0] for p in pairs})
 
     results: list[ItemResult] = []
     accepted: list[_Item] = []
@@ -215,7 +215,7 @@ def _teams(codes: set) -> dict:
     return {t.code: (t.id, t.region_id) for t in db.session.execute(select(Team.code, Team.id, Team.region_id).where(Team.code.in_(codes)))}
 
 
-def _permission(sender: Sender, item: _Item, sites: dict, teams: dict, state: RecordState | None) -> EnvelopeError | None:
+def _permission(sender: Sender, item: _Item, sites: dict, teams: dict, state: dict | None) -> EnvelopeError | None:
     body, kind = item.opened.body, item.header["kind"]
     site = body.get("site_code")
     if site is not None and site not in sites:
@@ -229,7 +229,7 @@ def _permission(sender: Sender, item: _Item, sites: dict, teams: dict, state: Re
         team = body.get("team_id")
         if team is not None and team not in teams:
             return EnvelopeError(ReasonCode.INVALID_RECORD, f"team_id: there is no team {team!r}")
-        if state is not None and state.team_id not in (None, sender.team_id):
+        if state is not None and state["team_id"] not in (None, sender.team_id):
             return EnvelopeError(ReasonCode.NOT_PERMITTED, "this job belongs to another team")
     return None
 
@@ -259,48 +259,76 @@ def _insert_accepted(sender, accepted, sites, teams, states, ring, now) -> None:
             "worker_id": body.get("worker_id"), "occurred_at": records.occurred_at(h["kind"], body), "received_at": now,
         })
     ids = db.session.execute(insert(Revision).returning(Revision.id, sort_by_parameter_order=True), rows).scalars().all()
-    changes = []
-    for item, row, revision_id in zip(accepted, rows, ids):
+    changes, touched = [], {}
+    for row, revision_id in zip(rows, ids):
         team_id, region_id = _routing(row["kind"], row["body"], sender.team_id, sites, teams)
-        _merge_state(states, row, sender.device_id, team_id, region_id, now)
+        if _merge_state(states, row, sender.device_id, team_id, region_id, now):
+            touched[row["record_id"]] = states[row["record_id"]]
         changes.append({"record_id": row["record_id"], "rev": row["rev"], "kind": row["kind"], "revision_id": revision_id,
                         "worker_id": row["worker_id"], "team_id": team_id, "region_id": region_id, "created_at": now})
-    db.session.flush()
+    _write_states(touched.values())
     db.session.execute(insert(Change), changes)
 
 
-def _merge_state(states: dict, row: dict, device_id: str, team_id, region_id, now) -> None:
+_STATE_COLUMNS = ("record_id", "kind", "rev", "body", "field_revs", "device_id", "worker_id", "site_code", "team_id",
+                  "region_id", "status", "occurred_at", "updated_at")
+
+
+def _load_states(record_ids) -> dict:
+    """Current states as plain dicts (``_stored`` marks rows that exist), for merging in memory."""
+    if not record_ids:
+        return {}
+    columns = [getattr(RecordState, c) for c in _STATE_COLUMNS]
+    return {r.record_id: {**r._mapping, "_stored": True} for r in db.session.execute(select(*columns).where(RecordState.record_id.in_(record_ids)))}
+
+
+def _merge_state(states: dict, row: dict, device_id, team_id, region_id, now) -> bool:
+    """Apply one revision to its record's state in ``states`` (shared.merge). True when it changed."""
     kind, body = row["kind"], row["body"]
     current = states.get(row["record_id"])
-    before = None if current is None else {"rev": current.rev, "body": current.body, "field_revs": current.field_revs}
+    before = None if current is None else {"rev": current["rev"], "body": current["body"], "field_revs": current["field_revs"]}
     after = merge.apply(kind, before, body, row["rev"])
+    if before is not None and after is before:
+        return False
     if current is None:
-        current = RecordState(record_id=row["record_id"], kind=kind, device_id=device_id)
-        db.session.add(current)
-        states[row["record_id"]] = current
-    elif after is before:
-        return
+        current = states[row["record_id"]] = {"record_id": row["record_id"], "kind": kind, "device_id": device_id, "team_id": None, "_stored": False}
     merged = after["body"]
-    current.rev, current.body, current.field_revs = after["rev"], merged, after["field_revs"]
-    current.worker_id = merged.get("worker_id")
-    current.site_code = merged.get("site_code")
-    current.status = records.status_of(kind, merged)
-    current.occurred_at = records.occurred_at(kind, merged)
-    current.team_id = team_id if kind == "repair_job" or current.team_id is None else current.team_id
-    current.region_id = region_id
-    current.updated_at = now
-    if kind == "site_status":
-        _update_site_current(merged, after["rev"])
+    current.update(
+        rev=after["rev"], body=merged, field_revs=after["field_revs"], worker_id=merged.get("worker_id"), site_code=merged.get("site_code"),
+        status=records.status_of(kind, merged), occurred_at=records.occurred_at(kind, merged), region_id=region_id, updated_at=now,
+        team_id=team_id if kind == "repair_job" or current["team_id"] is None else current["team_id"],
+    )
+    return True
+
+
+def _write_states(states) -> None:
+    """Insert new states and update changed ones, in bulk; then the sites' current observations."""
+    fresh = [{c: s[c] for c in _STATE_COLUMNS} for s in states if not s["_stored"]]
+    stored = [{c: s[c] for c in _STATE_COLUMNS} for s in states if s["_stored"]]
+    if fresh:
+        db.session.execute(insert(RecordState), fresh)
+    if stored:
+        db.session.execute(update(RecordState), stored)  # bulk UPDATE by primary key
+    newest: dict = {}
+    for s in states:
+        if s["kind"] == "site_status":
+            code = s["body"]["site_code"]
+            newest[code] = merge.newest(newest.get(code), s)
+    for s in newest.values():
+        _update_site_current(s["body"], s["rev"])
+    for s in states:
+        s["_stored"] = True
 
 
 def _update_site_current(body: dict, rev: str) -> None:
-    # Newest observation by HLC wins (shared.merge.newest); the guard makes it order-independent.
+    # Newest observation by HLC wins (shared.merge.newest); the guard keeps it order-independent across batches.
     db.session.execute(
         update(Site)
         .where(Site.code == body["site_code"], or_(Site.status_rev.is_(None), Site.status_rev < rev))
         .values(status_rev=rev, status_state=body["state"], status_power=body["power_source"], status_access=body["access"],
                 status_backup_tx=body["backup_transmission"], status_mobile_bts=body["mobile_bts_deployed"],
                 status_at=datetime.fromisoformat(body["observed_at"]), status_notes=body.get("notes") or None)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -421,9 +449,10 @@ def write_by_person(kind: str, record_id: str, body: dict, user_id: int, ring: K
     now = utcnow()
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PUSH_LOCK_ID})
-    state = db.session.get(RecordState, record_id)
+    states = _load_states({record_id})
+    state = states.get(record_id)
     if state is not None:
-        _server_clock.receive(state.rev)
+        _server_clock.receive(state["rev"])
     rev = str(_server_clock.tick())
     stored, health, key_id = records.split_health(kind, body, ring)
     revision = Revision(record_id=record_id, rev=rev, kind=kind, author_user_id=user_id, content_hash=sha256_hex(canonical_json(body)),
@@ -433,8 +462,9 @@ def write_by_person(kind: str, record_id: str, body: dict, user_id: int, ring: K
     db.session.flush()
     sites = _sites({body.get("site_code")} - {None})
     teams = _teams({body.get("team_id")} - {None})
-    team_id, region_id = _routing(kind, body, state.team_id if state else None, sites, teams)
-    _merge_state({record_id: state} if state else {}, {"record_id": record_id, "rev": rev, "kind": kind, "body": stored}, None, team_id, region_id, now)
+    team_id, region_id = _routing(kind, body, state["team_id"] if state else None, sites, teams)
+    if _merge_state(states, {"record_id": record_id, "rev": rev, "kind": kind, "body": stored}, None, team_id, region_id, now):
+        _write_states([states[record_id]])
     db.session.add(Change(record_id=record_id, rev=rev, kind=kind, revision_id=revision.id, worker_id=body.get("worker_id"),
                           team_id=team_id, region_id=region_id, created_at=now))
     return rev
