@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from ..extensions import api
-from . import devices, sync
+from . import dashboard_api, devices, sync
 
-BLUEPRINTS = [devices.blp, sync.blp]
+BLUEPRINTS = [devices.blp, sync.blp, dashboard_api.blp]
 
 
 def register(app) -> None:
