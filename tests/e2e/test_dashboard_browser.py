@@ -21,6 +21,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 if not os.path.exists(CHROMIUM):
+    # CI installs chromium (.ci/run): there a missing browser is a failure, never a quiet skip.
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must install Debian's chromium at {CHROMIUM}", pytrace=False)
     pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
 
