@@ -1,0 +1,1 @@
+"""Sync: ``client`` (HTTP, error tree, retries) and ``engine`` (push the outbox, pull the feed)."""
