@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import func, insert, or_, select, text, tuple_, update
@@ -91,7 +91,11 @@ class _Item:
     opened: envelope.Opened | None = None
     error: EnvelopeError | None = None
     content_hash: str = ""
-    extra: dict = field(default_factory=dict)
+    raw: bytes = b""  # canonical bytes of the wire form, made once: stored, hashed, receipted
+
+    @property
+    def wire_hash(self) -> str:
+        return sha256_hex(self.raw)
 
     @property
     def header(self) -> dict:
@@ -117,6 +121,7 @@ def _check(index: int, wire, sender: Sender, ring: KeyRing) -> _Item:
             raise EnvelopeError(ReasonCode.INVALID_RECORD, describe_errors(errors), {"errors": errors})
         item.opened = opened
         item.content_hash = opened.content_hash
+        item.raw = canonical_json(wire)
     except EnvelopeError as exc:
         item.error = exc
     return item
@@ -138,7 +143,7 @@ def push(sender: Sender, items: list, report: DeviceReport, ring: KeyRing) -> di
             log.warning("push transaction retried after a conflict (attempt %d)", attempt + 1)
     now = utcnow()
     receipt_items = [
-        {"rid": r.rid, "rev": r.rev, "hash": envelope.envelope_hash(items[i])}
+        {"rid": r.rid, "rev": r.rev, "hash": checked[i].wire_hash}
         for i, r in enumerate(results) if r.status in (ITEM_ACCEPTED, ITEM_DUPLICATE)
     ]
     receipt = ring.sign({"device_id": sender.device_id, "issued_at": now.isoformat(), "items": receipt_items})
@@ -253,7 +258,7 @@ def _insert_accepted(sender, accepted, sites, teams, states, ring, now) -> None:
         body, health, key_id = records.split_health(h["kind"], opened.body, ring)
         rows.append({
             "record_id": h["rid"], "rev": h["rev"], "kind": h["kind"], "device_id": sender.device_id,
-            "envelope": canonical_json(item.wire).decode(), "envelope_hash": envelope.envelope_hash(item.wire),
+            "envelope": item.raw.decode(), "envelope_hash": item.wire_hash,
             "content_hash": item.content_hash, "body": body, "health": health, "health_key_id": key_id,
             "secret": b64e(opened.secret), "signature": b64e(opened.signature),
             "worker_id": body.get("worker_id"), "occurred_at": records.occurred_at(h["kind"], body), "received_at": now,
