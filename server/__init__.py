@@ -20,10 +20,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .services.keys import init_keys
 
     init_keys(app.config["KEYS_DIR"])  # first start makes the keys; `fieldwatch keys init` does the same
-    from . import api
+    from . import api, dashboard
 
     api.register(app)
-    _register_dashboard(app)
+    dashboard.register(app)
 
     @app.get("/")
     def index():
@@ -35,11 +35,3 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     errors.register(app)
     return app
-
-
-def _register_dashboard(app: Flask) -> None:
-    try:
-        from .dashboard import register
-    except ImportError:
-        return
-    register(app)
