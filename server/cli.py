@@ -112,3 +112,13 @@ def _register_optional_commands():
 
 
 _register_optional_commands()
+
+
+def _register_export_commands():
+    from .export_cli import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register_export_commands()

@@ -1,0 +1,809 @@
+"""Safety-log exports: signed bundles an auditor can verify offline (shared.export_verify).
+
+One pass over the revisions, streamed from the database (``yield_per``; a
+server-side cursor on PostgreSQL), each written straight to the bundle:
+
+- every record in its disclosure form (shared.envelope.disclose): fields,
+  salts, digests of withheld fields, the device signature, the key's
+  fingerprint; plus the server's unsigned annotations (team, region,
+  received time) and the chain value that names any changed line;
+- ``keys.json``: the public keys of the devices that signed them;
+- ``manifest.json``: filter, counts, SHA-256 of each file, who exported and
+  when, what was withheld and why; signed with the server's export key.
+
+Health fields (shared.schemas.HEALTH_FIELDS) are withheld unless the
+exporting role may see them (:func:`may_see_health`); their salted digests
+stay, so the rest of each record still verifies. Every export is written to
+the audit log twice: when it starts (committed before any data leaves) and
+when it ends, with the count.
+
+For the dashboard: :func:`stream_safety_export` yields a zip bundle as bytes
+(memory stays flat); :func:`write_bundle` writes a folder or ``.zip`` file.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import hmac as _hmac
+import io
+import json
+import os
+import uuid
+import zipfile
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Callable, Iterator
+
+from sqlalchemy import select
+
+from shared import crypto, envelope
+from shared import export_verify as fmt
+from shared.canonical import canonical_json
+from shared.schemas import HEALTH_FIELDS
+from shared.signing import sign_document
+
+from ..errors import Forbidden, Invalid
+from ..extensions import db
+from ..models import Device, Region, Site, Team, User, utcnow
+from ..models.record import Revision
+from . import audit
+from .keys import KeyRing, keyring
+
+FORMATS = ("csv", "jsonl", "pdf")
+SAFETY_KINDS = ("safety_check", "check_in")
+EXPORT_KINDS = ("safety_check", "check_in", "repair_job")
+HEALTH_KINDS = {"safety_check": HEALTH_FIELDS}
+HEALTH_ROLES = ("admin",)
+EXPORT_ROLES = ("admin", "supervisor", "auditor")
+PDF_MAX_ROWS = 20_000  # fpdf2 keeps a document in memory: larger exports are CSV or JSON Lines
+WITHHELD_REASON = ("health data (Decree 13/2023/ND-CP): only roles allowed to see health data receive the values; "
+                   "each withheld field's salted digest is kept, so every other field still verifies against the device signature")
+YIELD_PER = 2000
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """What to export. Dates are whole days in ``utc_offset`` (inclusive); codes, not ids."""
+
+    date_from: date
+    date_to: date
+    region: str | None = None
+    team: str | None = None
+    worker: str | None = None
+    kinds: tuple[str, ...] = SAFETY_KINDS
+    utc_offset: str = "+07:00"
+
+    def __post_init__(self):
+        if self.date_to < self.date_from:
+            raise Invalid("the period ends before it starts (--to is before --from)")
+        bad = [k for k in self.kinds if k not in EXPORT_KINDS]
+        if bad or not self.kinds:
+            raise Invalid(f"kind must be among {', '.join(EXPORT_KINDS)}, not {', '.join(bad) or 'nothing'}")
+        self.tz  # validates the offset
+
+    @property
+    def tz(self) -> timezone:
+        try:
+            sign = -1 if self.utc_offset.startswith("-") else 1
+            hours, minutes = self.utc_offset.lstrip("+-").split(":")
+            return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+        except (ValueError, AttributeError) as exc:
+            raise Invalid(f"utc offset must look like +07:00, not {self.utc_offset!r}") from exc
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.date_from, time(0), self.tz)
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.date_to + timedelta(days=1), time(0), self.tz)
+
+    def to_dict(self) -> dict:
+        return {"from": self.date_from.isoformat(), "to": self.date_to.isoformat(), "region": self.region, "team": self.team,
+                "worker": self.worker, "kinds": list(self.kinds), "utc_offset": self.utc_offset}
+
+    @classmethod
+    def parse(cls, date_from: str, date_to: str, region=None, team=None, worker=None, kinds=None, utc_offset="+07:00") -> "ExportFilter":
+        """From text (CLI, query string). Raises Invalid with the field named."""
+        def day(value, name):
+            try:
+                return date.fromisoformat(value)
+            except (TypeError, ValueError) as exc:
+                raise Invalid(f"{name} must be a date like 2026-11-01, not {value!r}") from exc
+        if isinstance(kinds, str):
+            kinds = [k.strip() for k in kinds.split(",") if k.strip()]
+        return cls(day(date_from, "from"), day(date_to, "to"), region or None, team or None, worker or None,
+                   tuple(kinds or SAFETY_KINDS), utc_offset or "+07:00")
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """Who exports: a dashboard user, or the command line (as admin)."""
+
+    user_id: int | None
+    name: str
+    role: str
+    region_ids: tuple[int, ...] = ()
+    via: str = "dashboard"
+
+    @classmethod
+    def of_user(cls, user: User, via: str = "dashboard") -> "Exporter":
+        return cls(user.id, user.username, user.role, tuple(r.id for r in user.regions or ()), via)
+
+    @classmethod
+    def command_line(cls) -> "Exporter":
+        try:
+            login = os.getlogin()
+        except OSError:
+            login = os.environ.get("USER", "unknown")
+        return cls(None, f"cli:{login}", "admin", (), "cli")
+
+    def to_dict(self) -> dict:
+        return {"user_id": self.user_id, "name": self.name, "role": self.role, "via": self.via}
+
+
+def may_see_health(role: str) -> bool:
+    """Whether a role may receive health values in an export."""
+    return role in HEALTH_ROLES
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote."""
+
+    export_id: str
+    records: int = 0
+    scanned: int = 0
+    by_kind: dict = field(default_factory=dict)
+    devices: int = 0
+    unsigned: int = 0
+    files: dict = field(default_factory=dict)
+    manifest: dict = field(default_factory=dict)
+    path: str | None = None
+
+
+# --- sinks: where bundle files go ------------------------------------------------
+
+class _Hashing(io.RawIOBase):
+    """Write-through wrapper that hashes and counts what passes."""
+
+    def __init__(self, raw):
+        self._raw, self._h, self.size = raw, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        self._raw.write(b)
+        self._h.update(b)
+        self.size += len(b)
+        return len(b)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+    @property
+    def sha256(self) -> str:
+        return self._h.hexdigest()
+
+
+class _DirSink:
+    def __init__(self, path: str):
+        os.makedirs(path, exist_ok=True)
+        if os.listdir(path):
+            raise Invalid(f"{path} is not empty: an export goes to a new folder")
+        self.path = path
+
+    def open(self, name: str):
+        return open(os.path.join(self.path, name), "wb", buffering=1 << 16)
+
+    def close(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+class _ZipSink:
+    def __init__(self, fileobj, owned: bool = False):
+        self._file, self._owned = fileobj, owned
+        self._zip = zipfile.ZipFile(fileobj, "w", zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True)
+
+    def open(self, name: str):
+        info = zipfile.ZipInfo(name, date_time=datetime.now(timezone.utc).timetuple()[:6])
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        return io.BufferedWriter(self._zip.open(info, "w", force_zip64=True), 1 << 16)
+
+    def close(self) -> None:
+        self._zip.close()
+
+    def release(self) -> None:
+        if self._owned and not self._file.closed:
+            self._file.close()
+
+
+class _Pipe(io.RawIOBase):
+    """An unseekable byte sink the streaming download drains."""
+
+    def __init__(self):
+        self._chunks: list[bytes] = []
+        self._pos = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        self._chunks.append(bytes(b))
+        self._pos += len(b)
+        return len(b)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return False
+
+    def drain(self) -> bytes:
+        out = b"".join(self._chunks)
+        self._chunks.clear()
+        return out
+
+
+# --- the query ---------------------------------------------------------------------
+
+def _lookup(model, code: str | None, what: str):
+    if code is None:
+        return None
+    row = db.session.scalar(select(model).where(model.code == code))
+    if row is None:
+        raise Invalid(f"there is no {what} {code!r}")
+    return row
+
+
+@dataclass
+class _Scope:
+    """A filter as this exporter may see it: SQL clauses (kind, period, worker) and the team / region test.
+
+    Team and region are decided like the change feed routes a revision
+    (services.sync._routing): the team is the sending device's (a repair job's:
+    the job's), the region is the site's, else the team's. They are tested in
+    Python from small lookup tables, so the export reads ``revision`` alone,
+    in time order, with no join.
+    """
+
+    clauses: list
+    team_id: int | None
+    region_ids: set | None
+    device_team: dict
+    team_by_code: dict
+    team_region: dict
+    site_region: dict
+
+    def route(self, kind: str, device_id: str | None, body: dict) -> tuple[int | None, int | None]:
+        if kind == "repair_job" or device_id is None:
+            team = self.team_by_code.get(body.get("team_id"))
+        else:
+            team = self.device_team.get(device_id)
+        return team, self.site_region.get(body.get("site_code"))
+
+    def wants(self, team: int | None, region: int | None) -> bool:
+        if self.team_id is not None and team != self.team_id:
+            return False
+        if self.region_ids is not None:
+            return (region if region is not None else self.team_region.get(team)) in self.region_ids
+        return True
+
+
+def _scope(filt: ExportFilter, who: Exporter) -> _Scope:
+    clauses = [Revision.kind.in_(filt.kinds), Revision.occurred_at >= filt.start, Revision.occurred_at < filt.end]
+    region = _lookup(Region, filt.region, "region")
+    team = _lookup(Team, filt.team, "team")
+    if filt.worker is not None:
+        _lookup(User, filt.worker, "worker")
+        clauses.append(Revision.worker_id == filt.worker)
+    regions = {region.id} if region is not None else None
+    if who.role == "supervisor":
+        mine = set(who.region_ids)
+        if regions is not None and not regions <= mine:
+            raise Forbidden(f"a supervisor exports only their own regions; {filt.region} is not one of them")
+        regions = mine if regions is None else regions
+    teams = db.session.execute(select(Team.id, Team.code, Team.region_id)).all()
+    return _Scope(
+        clauses, team.id if team is not None else None, regions,
+        dict(db.session.execute(select(Device.id, Device.team_id)).all()),
+        {t.code: t.id for t in teams}, {t.id: t.region_id for t in teams},
+        dict(db.session.execute(select(Site.code, Site.region_id)).all()),
+    )
+
+
+def _statement(scope: _Scope):
+    return (
+        select(Revision.id, Revision.record_id, Revision.rev, Revision.kind, Revision.device_id, Revision.author_user_id,
+               Revision.body, Revision.health, Revision.health_key_id, Revision.secret, Revision.signature,
+               Revision.worker_id, Revision.occurred_at, Revision.received_at)
+        .where(*scope.clauses)
+        .order_by(Revision.occurred_at, Revision.id)
+        .execution_options(yield_per=YIELD_PER, stream_results=True)
+    )
+
+
+def count_records(filt: ExportFilter, who: Exporter) -> int:
+    """How many revisions the export reads (kind, period, worker): an upper bound when a team or region is given."""
+    from sqlalchemy import func
+
+    return db.session.scalar(select(func.count()).select_from(Revision).where(*_scope(filt, who).clauses)) or 0
+
+
+# --- one record ---------------------------------------------------------------------
+
+class _Discloser:
+    """Turns stored revisions into disclosure forms (shared.envelope.disclose)."""
+
+    def __init__(self, ring: KeyRing, with_health: bool):
+        self._data_keys = {k["id"]: crypto.b64d(k["key"]) for k in ring.data["data_keys"]}
+        self.with_health = with_health
+        self._device_keys: dict[str, bytes] = {}
+        self._fingerprints: dict[str, str] = {}
+
+    def device_key(self, device_id: str) -> bytes:
+        key = self._device_keys.get(device_id)
+        if key is None:
+            stored = db.session.scalar(select(Device.public_key).where(Device.id == device_id))
+            key = crypto.b64d(stored) if stored else b""
+            self._device_keys[device_id] = key
+        return key
+
+    def fingerprint(self, device_id: str) -> str:
+        fp = self._fingerprints.get(device_id)
+        if fp is None:
+            fp = self._fingerprints[device_id] = crypto.fingerprint(self.device_key(device_id))
+        return fp
+
+    def withheld_names(self, kind: str) -> frozenset:
+        return frozenset() if self.with_health else HEALTH_KINDS.get(kind, frozenset())
+
+    def full_body(self, row) -> dict:
+        body = row.body
+        if row.health is not None:
+            plain = crypto.aead_decrypt(self._data_keys[row.health_key_id], row.health, row.health_key_id.encode())
+            body = {**body, **json.loads(plain)}
+        return body
+
+    def disclose(self, row) -> dict:
+        """The disclosure form of a stored revision: exactly shared.envelope.disclose of its opened envelope."""
+        withhold = self.withheld_names(row.kind)
+        if row.signature is None:  # made by a person on the dashboard: nothing a device signed
+            body = row.body if withhold else self.full_body(row)
+            return {"header": {"v": envelope.FORMAT_VERSION, "dev": None, "rid": row.record_id, "kind": row.kind, "rev": row.rev},
+                    "fields": {k: v for k, v in body.items() if k not in withhold}, "salts": {},
+                    "withheld": {}, "signature": None, "key": None}
+        body = self.full_body(row)
+        secret = base64.b64decode(row.secret)
+        shown = {k: v for k, v in body.items() if k not in withhold}
+        salt_of = self._salt
+        return {
+            "header": {"v": envelope.FORMAT_VERSION, "dev": row.device_id, "rid": row.record_id, "kind": row.kind, "rev": row.rev},
+            "fields": shown,
+            "salts": {k: base64.b64encode(salt_of(secret, k)).decode("ascii") for k in shown},
+            "withheld": {k: hashlib.sha256(salt_of(secret, k) + canonical_json(body[k])).hexdigest() for k in sorted(withhold) if k in body},
+            "signature": row.signature,
+            "key": self.fingerprint(row.device_id),
+        }
+
+    _salt_messages: dict = {}
+
+    @classmethod
+    def _salt(cls, secret: bytes, name: str) -> bytes:
+        # = shared.envelope.field_salt, with the one-shot HMAC (the export's hot loop); tests compare the two
+        message = cls._salt_messages.get(name)
+        if message is None:
+            message = cls._salt_messages[name] = b"salt:" + name.encode("utf-8")
+        return _hmac.digest(secret, message, "sha256")[:16]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# --- PDF ---------------------------------------------------------------------------------
+
+_FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts")
+
+
+def _unicode_font() -> tuple[str, str] | None:
+    """(regular, bold) DejaVu Sans paths when installed (Vietnamese names need them)."""
+    for d in _FONT_DIRS:
+        regular, bold = os.path.join(d, "DejaVuSans.ttf"), os.path.join(d, "DejaVuSans-Bold.ttf")
+        if os.path.exists(regular) and os.path.exists(bold):
+            return regular, bold
+    return None
+
+
+class BundlePdf:
+    """An A4 landscape document with a title block, a running header and 'page x of y'."""
+
+    def __init__(self, title: str, subtitle: str, footer: str):
+        from fpdf import FPDF
+
+        outer = self
+
+        class _Doc(FPDF):
+            def header(self):
+                self.set_font(outer.font, "B", 8)
+                self.set_text_color(90)
+                self.cell(0, 5, outer.title, new_x="LMARGIN", new_y="NEXT")
+                self.set_text_color(0)
+                if outer.columns and self.page_no() > 1:
+                    outer._column_header()
+
+            def footer(self):
+                self.set_y(-10)
+                self.set_font(outer.font, "", 7)
+                self.set_text_color(90)
+                self.cell(0, 5, outer.footer_text, align="L")
+                self.set_x(self.l_margin)
+                self.cell(0, 5, f"Page {self.page_no()} of {{nb}}", align="R")
+                self.set_text_color(0)
+
+        self.title, self.subtitle, self.footer_text = title, subtitle, footer
+        self.columns: list[tuple[str, float]] = []
+        self.doc = _Doc(orientation="L", unit="mm", format="A4")
+        self.doc.set_auto_page_break(True, margin=14)
+        self.doc.set_margins(10, 8, 10)
+        fonts = _unicode_font()
+        if fonts:
+            self.doc.add_font("DejaVu", "", fonts[0])
+            self.doc.add_font("DejaVu", "B", fonts[1])
+            self.font = "DejaVu"
+        else:
+            self.font = "Helvetica"
+        self.doc.add_page()
+
+    def text(self, value: str) -> str:
+        if self.font == "Helvetica":  # core fonts are Latin-1 only
+            return value.encode("latin-1", "replace").decode("latin-1")
+        return value
+
+    def heading(self, text: str, size: int = 14) -> None:
+        self.doc.set_font(self.font, "B", size)
+        self.doc.multi_cell(0, size * 0.5, self.text(text), new_x="LMARGIN", new_y="NEXT")
+        self.doc.ln(1)
+
+    def paragraph(self, text: str, size: int = 8) -> None:
+        self.doc.set_font(self.font, "", size)
+        self.doc.multi_cell(0, 4, self.text(text), new_x="LMARGIN", new_y="NEXT")
+
+    def key_values(self, pairs: list[tuple[str, str]]) -> None:
+        for k, v in pairs:
+            self.doc.set_font(self.font, "B", 8)
+            self.doc.cell(38, 4.5, self.text(k))
+            self.doc.set_font(self.font, "", 8)
+            self.doc.multi_cell(0, 4.5, self.text(v), new_x="LMARGIN", new_y="NEXT")
+        self.doc.ln(2)
+
+    def table(self, columns: list[tuple[str, float]]) -> None:
+        self.columns = columns
+        self._column_header()
+
+    def _column_header(self) -> None:
+        d = self.doc
+        d.set_font(self.font, "B", 7)
+        d.set_fill_color(225, 230, 238)
+        for name, width in self.columns:
+            d.cell(width, 5, self.text(name), border=1, fill=True)
+        d.ln(5)
+
+    def row(self, cells: list[str], shade: bool = False) -> None:
+        d = self.doc
+        if d.will_page_break(4.5):
+            d.add_page()
+        d.set_font(self.font, "", 6.5)
+        d.set_fill_color(246, 247, 250)
+        for (name, width), value in zip(self.columns, cells):
+            value = self.text(value)
+            while value and d.get_string_width(value) > width - 1.5:
+                value = value[:-2] + "…" if self.font != "Helvetica" else value[:-1]
+            d.cell(width, 4.5, value, border="LR" if not shade else "LR", fill=shade)
+        d.ln(4.5)
+
+    def end_table(self) -> None:
+        total = sum(w for _, w in self.columns)
+        self.doc.cell(total, 0, "", border="T", new_x="LMARGIN", new_y="NEXT")
+        self.columns = []
+        self.doc.ln(3)
+
+    def output(self) -> bytes:
+        return bytes(self.doc.output())
+
+
+_PDF_COLUMNS = [("#", 12), ("Time", 30), ("Kind", 18), ("Worker", 16), ("Site", 16), ("Status", 20), ("Temp °C", 14),
+                ("Symptoms / exposure", 52), ("Team", 18), ("Region", 14), ("Device key", 32), ("Signature", 35)]
+
+
+class SafetyLogPdf:
+    """The readable rendering of a safety-log export (the proof is records.jsonl beside it)."""
+
+    def __init__(self, filt: ExportFilter, export_id: str, created: datetime, who: Exporter, withheld: dict):
+        self.filt, self.tz = filt, filt.tz
+        f = filt.to_dict()
+        scope = ", ".join(f"{k} {f[k]}" for k in ("region", "team", "worker") if f[k]) or "all regions, teams and workers"
+        self.pdf = BundlePdf(f"fieldwatch safety log {f['from']} to {f['to']}: {scope}",
+                             "", f"export {export_id} · verify: fieldwatch verify-export <bundle>")
+        p = self.pdf
+        p.heading("Safety log export")
+        hidden = sorted({x for v in withheld.values() for x in v})
+        p.key_values([
+            ("Period", f"{f['from']} to {f['to']} (days in UTC{filt.utc_offset})"),
+            ("Scope", scope),
+            ("Kinds", ", ".join(filt.kinds)),
+            ("Exported by", f"{who.name} ({who.role}, via {who.via}) at {created.astimezone(self.tz):%Y-%m-%d %H:%M} UTC{filt.utc_offset}"),
+            ("Export id", export_id),
+            ("Health fields", "included (the exporting role may see them)" if not hidden else
+             f"withheld: {', '.join(hidden)}. Their salted digests are in records.jsonl, so every other field still verifies."),
+            ("How to check", "This PDF is for reading. records.jsonl beside it carries each record's fields, salts and the device's "
+                             "Ed25519 signature; manifest.json (signed with the operator's export key) holds the SHA-256 of every file. "
+                             "Run: fieldwatch verify-export <bundle> --export-key <key from /api/v1/keys>."),
+        ])
+        p.table(_PDF_COLUMNS)
+
+    def add(self, n: int, record: dict, context: dict) -> None:
+        h, fields_ = record["header"], record["fields"]
+        kind = h["kind"]
+        when = fields_.get(fmt.TIME_FIELDS.get(kind, ""))
+        try:
+            when = datetime.fromisoformat(when).astimezone(self.tz).strftime("%Y-%m-%d %H:%M") if when else ""
+        except (TypeError, ValueError):
+            when = str(when)
+        withheld = record["withheld"]
+        if kind == "safety_check":
+            status = "fit" if fields_.get("fit_for_duty") else "UNFIT"
+            temp = "withheld" if "temperature_c" in withheld else str(fields_.get("temperature_c", ""))
+            if "symptoms" in withheld or "exposure" in withheld:
+                health = "withheld"
+            else:
+                health = ", ".join(fields_.get("symptoms") or []) or "no symptoms"
+                health += f"; exposure {fields_.get('exposure', '')}"
+        else:
+            status, temp, health = str(fields_.get("status", "")), "", ""
+        key = (record.get("key") or "")[:16]
+        sig = (record.get("signature") or "unsigned (dashboard)")[:22]
+        self.pdf.row([str(n), when, kind.replace("_", " "), str(fields_.get("worker_id", context.get("worker_id") or "")),
+                      str(fields_.get("site_code") or ""), status, temp, health, context.get("team") or "",
+                      context.get("region") or "", key, sig], shade=n % 2 == 0)
+
+    def output(self, count: int) -> bytes:
+        self.pdf.end_table()
+        self.pdf.paragraph(f"{count} records. End of the safety log.")
+        return self.pdf.output()
+
+
+# --- the bundle ----------------------------------------------------------------------
+
+def _check_allowed(who: Exporter, fmt_name: str, with_health: bool) -> None:
+    if fmt_name not in FORMATS:
+        raise Invalid(f"format must be one of {', '.join(FORMATS)}, not {fmt_name!r}")
+    if who.role not in EXPORT_ROLES:
+        raise Forbidden(f"a {who.role} may not export safety logs")
+    if with_health and not may_see_health(who.role):
+        raise Forbidden(f"a {who.role} may not export health data; export without it")
+
+
+def export_steps(filt: ExportFilter, who: Exporter, fmt_name: str, sink, *, with_health: bool = False,
+                 ring: KeyRing | None = None, tick: int = 5000) -> Iterator[int]:
+    """Write a bundle into ``sink``, yielding the number of revisions read so far every ``tick`` of them.
+
+    The generator's return value (``StopIteration.value``) is the :class:`ExportSummary`.
+    If it is closed early (a download cut off), the audit log still gets the count sent.
+    """
+    _check_allowed(who, fmt_name, with_health)
+    ring = ring or keyring()
+    scope = _scope(filt, who)
+    stmt = _statement(scope)
+    if fmt_name == "pdf":
+        total = count_records(filt, who)
+        if total > PDF_MAX_ROWS:
+            raise Invalid(f"a PDF export holds at most {PDF_MAX_ROWS} records and this one has {total}: "
+                          "narrow the filter or export CSV or JSON Lines")
+    export_id = str(uuid.uuid4())
+    created = utcnow()
+    withheld = {k: sorted(v) for k, v in HEALTH_KINDS.items() if k in filt.kinds and not with_health}
+    audit_details = {"export_id": export_id, "filter": filt.to_dict(), "format": fmt_name, "with_health": with_health,
+                     "via": who.via, "exporter": who.name}
+    audit.record("export.safety.start", user_id=who.user_id, target=export_id, **audit_details)
+    db.session.commit()  # the start is on record before any data leaves
+
+    summary = ExportSummary(export_id)
+    discloser = _Discloser(ring, with_health)
+    teams = dict(db.session.execute(select(Team.id, Team.code)).all())
+    regions = dict(db.session.execute(select(Region.id, Region.code)).all())
+    users = dict(db.session.execute(select(User.id, User.username)).all())
+    devices: set[str] = set()
+    chain = seed = fmt.chain_seed(export_id)
+    data_name = fmt.RECORDS_CSV if fmt_name == "csv" else fmt.RECORDS_JSONL
+    out = _Hashing(sink.open(data_name))
+    text = writer = pdf = None
+    if fmt_name == "csv":
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(fmt.CSV_COLUMNS)
+    if fmt_name == "pdf":
+        pdf = SafetyLogPdf(filt, export_id, created, who, withheld)
+    n = scanned = 0
+    completed = False
+    result = db.session.execute(stmt)
+    try:
+        for row in result:
+            scanned += 1
+            if scanned % tick == 0:
+                yield scanned
+            team_id, region_id = scope.route(row.kind, row.device_id, row.body)
+            if not scope.wants(team_id, region_id):
+                continue
+            n += 1
+            if pdf is not None and n > PDF_MAX_ROWS:
+                raise Invalid(f"a PDF export holds at most {PDF_MAX_ROWS} records: narrow the filter or export CSV or JSON Lines")
+            record = discloser.disclose(row)
+            context = {"worker_id": row.worker_id, "occurred_at": _iso(row.occurred_at), "team": teams.get(team_id),
+                       "region": regions.get(region_id), "received_at": _iso(row.received_at),
+                       "origin": "device" if row.signature is not None else "person"}
+            if row.signature is None:
+                context["author"] = users.get(row.author_user_id)
+                summary.unsigned += 1
+            else:
+                devices.add(row.device_id)
+            summary.by_kind[row.kind] = summary.by_kind.get(row.kind, 0) + 1
+            if writer is not None:
+                cells = fmt.csv_cells(n, record, context)
+                chain = fmt.csv_chain(chain, cells)
+                cells.append(chain)
+                writer.writerow(cells)
+            else:
+                line, chain = fmt.jsonl_line(n, record, context, chain)
+                out.write(line)
+            if pdf is not None:
+                pdf.add(n, record, context)
+        completed = True
+    finally:
+        result.close()
+        summary.records, summary.scanned = n, scanned
+        if not completed:
+            db.session.rollback()
+            audit.record("export.safety", user_id=who.user_id, target=export_id, records=n, completed=False, **audit_details)
+            db.session.commit()
+    if text is not None:
+        text.close()
+    else:
+        out.close()
+    summary.files[data_name] = {"role": "records", "sha256": out.sha256, "bytes": out.size, "records": n,
+                                "chain_seed": seed, "chain_head": chain}
+
+    if pdf is not None:
+        blob = pdf.output(n)
+        with _Hashing(sink.open(fmt.RECORDS_PDF)) as f:
+            f.write(blob)
+            summary.files[fmt.RECORDS_PDF] = {"role": "document", "sha256": f.sha256, "bytes": f.size}
+
+    keys_doc = {"devices": {d: {"public_key": crypto.b64e(discloser.device_key(d)), "fingerprint": discloser.fingerprint(d)}
+                            for d in sorted(devices)}}
+    summary.devices = len(devices)
+    _write_small(sink, fmt.KEYS, json.dumps(keys_doc, indent=1, sort_keys=True).encode(), summary.files, "keys")
+
+    manifest = {
+        "format": fmt.FORMAT, "format_version": fmt.FORMAT_VERSION, "kind": "safety_export", "export_id": export_id,
+        "created_at": created.isoformat(), "finished_at": utcnow().isoformat(), "exported_by": who.to_dict(),
+        "filter": filt.to_dict(), "data_format": fmt_name,
+        "counts": {"records": n, "by_kind": summary.by_kind, "devices": len(devices), "unsigned": summary.unsigned},
+        "withheld": {"fields": sorted({f for v in withheld.values() for f in v}), "by_kind": withheld,
+                     "reason": WITHHELD_REASON if withheld else None},
+        "files": summary.files,
+        "notes": ("Each record carries its fields, their salts, the digests of withheld fields and the device's Ed25519 signature; "
+                  "'context' holds the server's annotations (not device-signed, covered by the chain and this manifest). "
+                  "Records with origin 'person' were made on the dashboard and carry no device signature."),
+    }
+    summary.manifest = sign_manifest(manifest, ring)
+    _write_small(sink, fmt.MANIFEST, json.dumps(summary.manifest, indent=1, sort_keys=True, ensure_ascii=False).encode(), None, None)
+    sink.close()
+    audit.record("export.safety", user_id=who.user_id, target=export_id, records=n, by_kind=summary.by_kind,
+                 devices=len(devices), completed=True, **audit_details)
+    db.session.commit()
+    return summary
+
+
+def sign_manifest(manifest: dict, ring: KeyRing) -> dict:
+    """Sign with the export key; names the key so a reader can compare it with /api/v1/keys."""
+    public = ring.export_public
+    manifest = {**manifest, "export_key": {"public": public, "fingerprint": crypto.fingerprint(crypto.b64d(public))}}
+    return sign_document(ring.export_private, manifest)
+
+
+def _write_small(sink, name: str, data: bytes, files: dict | None, role: str | None) -> None:
+    with _Hashing(sink.open(name)) as f:
+        f.write(data)
+    if files is not None:
+        files[name] = {"role": role, "sha256": f.sha256, "bytes": f.size}
+
+
+def _run(steps: Iterator[int], progress: Callable[[int], None] | None) -> ExportSummary:
+    last = 0
+    while True:
+        try:
+            n = next(steps)
+        except StopIteration as stop:
+            if progress:
+                progress(stop.value.scanned - last)
+            return stop.value
+        if progress:
+            progress(n - last)
+        last = n
+
+
+def open_sink(path: str):
+    """A zip when ``path`` ends with .zip, else a new folder."""
+    if path.lower().endswith(".zip"):
+        if os.path.exists(path):
+            raise Invalid(f"{path} exists already")
+        return _ZipSink(open(path, "xb"), owned=True)
+    return _DirSink(path)
+
+
+def write_bundle(filt: ExportFilter, who: Exporter, fmt_name: str, path: str, *, with_health: bool = False,
+                 progress: Callable[[int], None] | None = None, ring: KeyRing | None = None) -> ExportSummary:
+    """Write a bundle to ``path`` (a folder, or a zip when it ends with .zip)."""
+    sink = open_sink(path)
+    try:
+        summary = _run(export_steps(filt, who, fmt_name, sink, with_health=with_health, ring=ring), progress)
+    finally:
+        sink.release()
+    summary.path = path
+    return summary
+
+
+def stream_safety_export(filt: ExportFilter, user: User | Exporter, fmt_name: str, *, with_health: bool = False,
+                         ring: KeyRing | None = None) -> Iterator[bytes]:
+    """The bundle as a zip, in chunks, for a download response (memory stays flat).
+
+    Checks permissions and the filter *before* the first chunk, so a caller
+    gets Forbidden / Invalid as an exception, not a broken download::
+
+        chunks = stream_safety_export(filt, current_user, "csv", with_health=False)
+        return Response(chunks, mimetype="application/zip",
+                        headers={"Content-Disposition": 'attachment; filename="safety-export.zip"'})
+    """
+    who = user if isinstance(user, Exporter) else Exporter.of_user(user)
+    _check_allowed(who, fmt_name, with_health)
+    _scope(filt, who)  # raises for an unknown region / team / worker, or a region the user may not see
+    pipe = _Pipe()
+    sink = _ZipSink(pipe)
+    steps = export_steps(filt, who, fmt_name, sink, with_health=with_health, ring=ring, tick=YIELD_PER)
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            while True:
+                try:
+                    next(steps)
+                except StopIteration:
+                    break
+                data = pipe.drain()
+                if data:
+                    yield data
+            data = pipe.drain()
+            if data:
+                yield data
+        finally:
+            steps.close()
+
+    return chunks()
+
+
+def export_filename(filt: ExportFilter, fmt_name: str) -> str:
+    """A file name for a download: safety-export_2026-11-01_2026-11-30_HN_csv.zip"""
+    parts = ["safety-export", filt.date_from.isoformat(), filt.date_to.isoformat()] + [p for p in (filt.region, filt.team, filt.worker) if p]
+    return "_".join(parts + [fmt_name]) + ".zip"
+
+
+__all__ = ["ExportFilter", "Exporter", "ExportSummary", "FORMATS", "may_see_health", "write_bundle", "stream_safety_export",
+           "export_steps", "export_filename", "count_records", "sign_manifest", "PDF_MAX_ROWS"]
