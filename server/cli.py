@@ -103,22 +103,12 @@ def stats(as_json):
         click.echo(f"  {d['device_id']}  {d['label']:<24} {d['status']:<8} revisions={d['revisions']} rejected={d['rejected']}")
 
 
-def _register_optional_commands():
-    try:
-        from .demo import demo
-    except ImportError:
-        return
-    main.add_command(demo)
-
-
-_register_optional_commands()
-
-
-def _register_export_commands():
+def _register_commands() -> None:
+    from .demo import demo
     from .export_cli import COMMANDS
 
-    for command in COMMANDS:
+    for command in (demo, *COMMANDS):
         main.add_command(command)
 
 
-_register_export_commands()
+_register_commands()
