@@ -1,0 +1,42 @@
+"""My jobs: the team's open repair jobs (site, priority, state, time since reported), newest first by priority."""
+from __future__ import annotations
+
+from kivy.properties import StringProperty
+from kivy.uix.button import Button
+
+from ..format import STATE_LABELS, age, words
+from ..kv import load_kv
+from .base import BaseScreen
+
+
+class JobRow(Button):
+    """One job in the list; tapping opens its detail."""
+
+    job_id = StringProperty("")
+    priority = StringProperty("")
+
+
+class JobsScreen(BaseScreen):
+    """Lists :meth:`Device.list_my_jobs`."""
+
+    def refresh(self) -> None:
+        """Rebuild the rows."""
+        box = self.ids.rows
+        box.clear_widgets()
+        try:
+            jobs = self.device.list_my_jobs()
+        except Exception as exc:
+            self.fail(exc)
+            return
+        now = self.device.settings.now()
+        for job in jobs:
+            title = job.get("title") or words(job.get("fault_type"))
+            text = (f"[b]{job['site_code']}[/b]  {words(job.get('priority'))}  ·  {STATE_LABELS.get(job['status'], job['status'])}\n"
+                    f"{title}  ·  reported {age(job.get('reported_at'), now)}")
+            row = JobRow(text=text, job_id=job["id"], priority=job.get("priority") or "")
+            row.bind(on_release=lambda r: self.app.open_job(r.job_id))
+            box.add_widget(row)
+        self.ids.empty.text = "" if jobs else "No open jobs. New jobs arrive when the phone syncs."
+
+
+load_kv(__file__)
