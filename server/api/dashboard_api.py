@@ -479,3 +479,59 @@ class Charts(MethodView):
         from ..services import charts
 
         return charts.series(scope())
+
+
+class AlertQuerySchema(Schema):
+    state = fields.String(load_default="open", validate=validate.OneOf(("open", "all")),
+                          metadata={"description": "open (not acknowledged) or all"})
+    region = fields.String(load_default=None, metadata={"description": "a region code; default: all of yours"})
+    kind = fields.String(load_default=None, metadata={"description": "sos, need_help, missed_check_in, below_minimum or response_breach"})
+
+
+class AlertSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    region = fields.String(allow_none=True)
+    subject = fields.String()
+    worker_id = fields.String(allow_none=True)
+    message = fields.String()
+    raised_at = fields.DateTime()
+    cleared_at = fields.DateTime(allow_none=True, metadata={"description": "when the condition stopped holding (the timer saw it)"})
+    acknowledged_at = fields.DateTime(allow_none=True)
+    acknowledged_by = fields.String(allow_none=True)
+    details = fields.Dict()
+
+
+class AlertListSchema(Schema):
+    alerts = fields.List(fields.Nested(AlertSchema))
+
+
+class AlertAckSchema(AlertSchema):
+    already = fields.Boolean(metadata={"description": "true when someone had acknowledged it before"})
+
+
+@blp.route("/alerts")
+class Alerts(MethodView):
+    @api_roles("supervisor", "admin")
+    @blp.arguments(AlertQuerySchema, location="query")
+    @blp.response(200, AlertListSchema)
+    @blp.doc(security=SECURITY)
+    def get(self, args):
+        """Alerts of your regions raised by the server's timer: SOS, need help, missed check-in, region below minimum, response breach."""
+        from ..services import alerts
+
+        return {"alerts": alerts.list_alerts(scope(), args["state"], args["region"], args["kind"])}
+
+
+@blp.route("/alerts/<int:alert_id>/acknowledge")
+class AcknowledgeAlert(MethodView):
+    @api_roles("supervisor", "admin")
+    @blp.response(200, AlertAckSchema)
+    @blp.doc(security=SECURITY)
+    def post(self, alert_id):
+        """Acknowledge an alert (audit-logged); repeating it is harmless."""
+        from ..services import alerts
+
+        row, new = alerts.acknowledge(scope(), alert_id)
+        db.session.commit()
+        return {**row, "already": not new}

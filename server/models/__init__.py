@@ -9,9 +9,10 @@ from .quarantine import QuarantineItem
 from .record import Change, RecordState, Revision
 from .token import AccessToken
 from .types import UTCDateTime, utcnow
+from .webhook import Webhook, WebhookDelivery
 
 __all__ = [
-    "Alert", "DutyShift", "ResponseTarget", "AccessToken",
+    "Alert", "Webhook", "WebhookDelivery", "DutyShift", "ResponseTarget", "AccessToken",
     "AuditEntry", "Device", "EnrolCode", "CRITICALITIES", "Organisation", "Region", "Site", "Team", "ROLES", "User",
     "supervisor_regions", "QuarantineItem", "Change", "RecordState", "Revision", "UTCDateTime", "utcnow",
 ]

@@ -45,6 +45,35 @@ PAGES = [
     row("GET", "/dashboard/charts", 302, 403, 200, 200, 403),
     row("GET", "/dashboard/audit", 302, 403, 403, 200, 200),
     row("GET", "/dashboard/static/dashboard.css", 200, 200, 200, 200, 200),
+    # alerts (supervisors of the alert's region, admins)
+    row("GET", "/dashboard/alerts", 302, 403, 200, 200, 403),
+    row("POST", "/dashboard/alerts/{hn_alert}/ack", 302, 403, 302, 302, 403),
+    row("POST", "/dashboard/alerts/{hp_alert}/ack", 302, 403, 403, 302, 403),
+    # admin pages: admins only
+    row("GET", "/dashboard/admin/", 302, 403, 403, 302, 403),
+    row("GET", "/dashboard/admin/users", 302, 403, 403, 200, 403),
+    row("POST", "/dashboard/admin/users", 302, 403, 403, 200, 403, {"username": "matrix1", "role": "auditor"}),
+    row("POST", "/dashboard/admin/users/{tech2_id}", 302, 403, 403, 302, 403, {"role": "technician", "team": "HN-T1"}),
+    row("POST", "/dashboard/admin/users/{tech2_id}/active", 302, 403, 403, 302, 403, {"active": "0"}),
+    row("POST", "/dashboard/admin/users/{tech2_id}/password", 302, 403, 403, 200, 403),
+    row("GET", "/dashboard/admin/teams", 302, 403, 403, 200, 403),
+    row("POST", "/dashboard/admin/teams", 302, 403, 403, 302, 403, {"code": "HN-T9", "name": "Crew 9", "organisation": "OP", "region": "HN"}),
+    row("POST", "/dashboard/admin/teams/{team_id}", 302, 403, 403, 302, 403, {"name": "Ha Noi crew 1", "region": "HN"}),
+    row("POST", "/dashboard/admin/organisations", 302, 403, 403, 302, 403, {"code": "P2", "name": "Partner two", "partner": "1"}),
+    row("GET", "/dashboard/admin/regions", 302, 403, 403, 200, 403),
+    row("POST", "/dashboard/admin/regions", 302, 403, 403, 302, 403, {"code": "QN", "name": "Quang Ninh", "min_fit": "1"}),
+    row("POST", "/dashboard/admin/regions/{region_id}", 302, 403, 403, 302, 403, {"name": "Ha Noi", "province": "Ha Noi", "min_fit": "2"}),
+    row("GET", "/dashboard/admin/sites", 302, 403, 403, 200, 403),
+    row("POST", "/dashboard/admin/sites/import", 302, 403, 403, 200, 403, {"csv": "code,name,region,lat,lon,criticality\nHN009,Nine,HN,21,105,normal\n"}),
+    row("GET", "/dashboard/admin/shifts", 302, 403, 403, 200, 403),
+    row("POST", "/dashboard/admin/shifts", 302, 403, 403, 302, 403, {"team": "HN-T1", "starts_at": "2026-11-26T22:00", "ends_at": "2026-11-27T06:00"}),
+    row("POST", "/dashboard/admin/shifts/{shift}/delete", 302, 403, 403, 302, 403),
+    row("GET", "/dashboard/admin/targets", 302, 403, 403, 200, 403),
+    row("POST", "/dashboard/admin/targets", 302, 403, 403, 302, 403, {"criticality": "critical", "acknowledge": "15", "arrive": "60", "restore": "240"}),
+    row("GET", "/dashboard/admin/webhooks", 302, 403, 403, 200, 403),
+    row("POST", "/dashboard/admin/webhooks", 302, 403, 403, 200, 403, {"url": "http://127.0.0.1:9/hook"}),
+    row("POST", "/dashboard/admin/webhooks/{webhook}/active", 302, 403, 403, 302, 403, {"active": "0"}),
+    row("GET", "/dashboard/admin/webhooks/deliveries", 302, 403, 403, 200, 403),
     row("POST", "/dashboard/devices/{device}/revoke", 302, 403, 302, 302, 403),
     row("POST", "/dashboard/login", 401, 401, 401, 401, 401, {"username": "nobody", "password": "wrong password"}),
     row("POST", "/dashboard/logout", 302, 302, 302, 302, 302),
@@ -70,6 +99,10 @@ API = [
     row("GET", "/api/v1/charts", 401, 403, 200, 200, 403),
     row("GET", "/api/v1/audit", 401, 403, 403, 200, 200),
     row("POST", "/api/v1/devices/{device}/revoke", 401, 403, 200, 200, 403),
+    row("GET", "/api/v1/alerts", 401, 403, 200, 200, 403),
+    row("GET", "/api/v1/alerts?region=HP", 401, 403, 403, 200, 403),
+    row("POST", "/api/v1/alerts/{hn_alert2}/acknowledge", 401, 403, 200, 200, 403),
+    row("POST", "/api/v1/alerts/{hp_alert}/acknowledge", 401, 403, 403, 200, 403),
     # device routes: a person's token is not a device token
     row("POST", "/api/v1/sync/push", 401, 401, 401, 401, 401, {"items": []}),
     row("GET", "/api/v1/sync/pull?cursor=0", 401, 401, 401, 401, 401),
@@ -95,9 +128,22 @@ def _world(client, org):
 
     qid, qid2 = sorted(q.id for q in db.session.query(QuarantineItem))
     _, admin_token = people.create_token(org.users["admin"], "admin's")
+    from datetime import datetime, timedelta, timezone
+
+    from server.models import Alert, DutyShift
+    from server.services import webhooks
+
+    alerts = [Alert(kind="below_minimum", ref=ref, region_id=org.regions[code].id, subject=code, message="matrix")
+              for ref, code in (("HN#1", "HN"), ("HN#2", "HN"), ("HP#1", "HP"))]
+    start = datetime(2026, 11, 26, 15, tzinfo=timezone.utc)
+    shift = DutyShift(team_id=org.teams["HN-T1"].id, starts_at=start, ends_at=start + timedelta(hours=8))
+    db.session.add_all([*alerts, shift])
+    hook, _ = webhooks.create(people.Scope.of(org.users["admin"]), "http://127.0.0.1:9/matrix")
     db.session.commit()
     return {"sos": sos["h"]["rid"], "job": job["h"]["rid"], "hp_job": hp_job["h"]["rid"], "qid": qid, "qid2": qid2,
-            "admin_token": admin_token.id, "device": phone.device_id}
+            "admin_token": admin_token.id, "device": phone.device_id, "hn_alert": alerts[0].id, "hn_alert2": alerts[1].id,
+            "hp_alert": alerts[2].id, "tech2_id": org.users["tech2"].id, "team_id": org.teams["HN-T1"].id,
+            "region_id": org.regions["HN"].id, "shift": shift.id, "webhook": hook.id}
 
 
 def _call(client, method, path, data, headers=None, api=False):
