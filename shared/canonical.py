@@ -18,7 +18,33 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 
 def canonical_json(value: Any) -> bytes:
     """Return the canonical UTF-8 JSON bytes of ``value``."""
-    return _ENCODER.encode(value).encode("utf-8")
+    return _text(value).encode("utf-8")
+
+
+def _text(value: Any) -> str:
+    # Scalars and flat lists (every field digest, every header tag) skip building a C
+    # encoder per call; the output is byte-identical to the encoder's (tests compare).
+    kind = type(value)
+    if kind is str:
+        return _encode_str(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float:
+        if value != value or value in (_INF, -_INF):
+            raise ValueError(f"out of range float value for JSON: {value!r}")
+        return float.__repr__(value)
+    if kind is list and all(type(v) in _SCALARS for v in value):
+        return "[" + ",".join(_text(v) for v in value) + "]"
+    return _ENCODER.encode(value)
+
+
+_INF = float("inf")
+_SCALARS = (str, bool, int, float, type(None))
+_encode_str = json.encoder.encode_basestring
 
 
 def sha256_hex(data: bytes) -> str:

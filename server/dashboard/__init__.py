@@ -33,7 +33,7 @@ def register(app) -> None:
     from flask_wtf.csrf import generate_csrf
 
     from .. import auth
-    from . import admin_views, cli, filters, views  # noqa: F401  (views register routes on bp)
+    from . import admin_views, cli, export_views, filters, views  # noqa: F401  (views register routes on bp)
 
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)

@@ -70,3 +70,23 @@ def test_sha256_hex_matches_hashlib():
     data = canonical_json({"a": 1})
     assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
     assert sha256_hex(data) != sha256_hex(data + b" ")
+
+
+from hypothesis import given, strategies as st
+
+_json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+_json = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=12)
+
+
+@given(_json)
+def test_fast_paths_match_the_json_encoder_byte_for_byte(value):
+    import json
+
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    assert canonical_json(value) == expected
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), [float("-inf")]])
+def test_non_finite_floats_are_refused(bad):
+    with pytest.raises(ValueError):
+        canonical_json(bad)

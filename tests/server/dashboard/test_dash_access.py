@@ -44,6 +44,10 @@ PAGES = [
     row("POST", "/dashboard/tokens/{admin_token}/revoke", 302, 404, 404, 302, 404),
     row("GET", "/dashboard/charts", 302, 403, 200, 200, 403),
     row("GET", "/dashboard/audit", 302, 403, 403, 200, 200),
+    # exports and reports (supervisors: own regions; auditors read-only)
+    row("GET", "/dashboard/exports", 302, 403, 200, 200, 200),
+    row("GET", "/dashboard/exports/safety?from=2026-11-26&to=2026-11-26&format=csv", 302, 403, 200, 200, 200),
+    row("POST", "/dashboard/reports", 302, 403, 200, 200, 200, {"period": "2026-11", "region": "HN"}),
     row("GET", "/dashboard/static/dashboard.css", 200, 200, 200, 200, 200),
     # alerts (supervisors of the alert's region, admins)
     row("GET", "/dashboard/alerts", 302, 403, 200, 200, 403),
