@@ -35,7 +35,7 @@ from shared.clock import HybridLogicalClock
 from shared.protocol import ENROL_PATH, PUSH_PATH
 
 from .extensions import db
-from .models import Organisation, Region, Site, Team, User
+from .models import DutyShift, Organisation, Region, ResponseTarget, Site, Team, User
 from .services import enrolment
 
 REGIONS = [  # code, name, centre
@@ -127,8 +127,23 @@ def build_organisation(rng: random.Random, password: str) -> dict:
         User(code="AUDIT", username="auditor", role="auditor", password_hash=pw, display_name="Telecom Department auditor"),
     ]
     db.session.add_all(people)
+    _rosters_and_targets(rng)
     db.session.commit()
     return plan
+
+
+def _rosters_and_targets(rng: random.Random) -> None:
+    """Day shifts for every crew (the current one started six hours ago), tonight's shift, response targets."""
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    db.session.flush()
+    for team in db.session.scalars(select(Team)):
+        for day in range(3, -1, -1):
+            start = now - timedelta(days=day, hours=6)
+            db.session.add(DutyShift(team_id=team.id, starts_at=start, ends_at=start + timedelta(hours=10), note="day shift"))
+        night = now + timedelta(hours=4)
+        db.session.add(DutyShift(team_id=team.id, starts_at=night, ends_at=night + timedelta(hours=10), note="night shift"))
+    for crit, ack, arrive, restore in (("critical", 15, 60, 240), ("high", 30, 120, 480), ("normal", 60, 240, 1440)):
+        db.session.add(ResponseTarget(criticality=crit, acknowledge_minutes=ack, arrive_minutes=arrive, restore_minutes=restore))
 
 
 def _safety(worker: str, at: datetime, site: str, rng: random.Random, fever: bool = False) -> dict:
@@ -274,7 +289,10 @@ def demo(serve, host, port, reset):
     if serve:
         click.echo(f"dashboard: http://{host}:{port}/dashboard/   API docs: http://{host}:{port}/api/docs")
         sys.stdout.flush()
-        app.run(host=host, port=port, use_reloader=False, threaded=True)
+        # Flask refuses app.run() inside its own CLI; serve with werkzeug directly (gunicorn for production).
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def _reset_sqlite(app) -> None:

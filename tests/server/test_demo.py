@@ -3,7 +3,7 @@ from sqlalchemy import func, select
 
 from server.demo import run_demo
 from server.extensions import db
-from server.models import Change, Device, QuarantineItem, RecordState, Revision, Site, User
+from server.models import Change, Device, DutyShift, QuarantineItem, RecordState, ResponseTarget, Revision, Site, Team, User
 
 
 def test_demo_builds_an_organisation_and_pushes_over_http(app):
@@ -25,3 +25,13 @@ def test_demo_builds_an_organisation_and_pushes_over_http(app):
     admin = db.session.scalar(select(User).where(User.username == "admin"))
     from werkzeug.security import check_password_hash
     assert check_password_hash(admin.password_hash, "demo-pass")
+
+
+def test_demo_has_crews_on_duty_now_and_response_targets(app):
+    from datetime import datetime, timezone
+
+    run_demo(app, password="demo-pass", echo=lambda *_: None)
+    now = datetime.now(timezone.utc)
+    on_now = db.session.scalar(select(func.count()).select_from(DutyShift).where(DutyShift.starts_at <= now, DutyShift.ends_at > now))
+    assert on_now == db.session.scalar(select(func.count()).select_from(Team))
+    assert db.session.scalar(select(func.count()).select_from(ResponseTarget)) == 3
