@@ -22,6 +22,7 @@ def test_enrol_returns_device_token_and_keys(client, org):
     data = r.get_json()
     assert data["worker_id"] == "W001" and data["team_id"] == "HN-T1" and data["region_codes"] == ["HN"]
     assert data["keys"][0]["current"] and data["limits"]["max_items_per_batch"] > 0
+    assert data["settings"]["response_targets"]["critical"]["restore_minutes"] > 0
     device = db.session.get(Device, data["device_id"])
     assert data["token"] not in device.token_hash and len(device.token_hash) == 64
 
