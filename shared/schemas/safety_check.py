@@ -34,10 +34,8 @@ class SafetyCheckSchema(RecordSchema):
         if not data.get("fit_for_duty"):
             return
         if data.get("temperature_c", 0) >= FEVER_C:
-            raise ValidationError(
-                f"cannot be fit for duty with a temperature of {data['temperature_c']:.1f} °C (fever from {FEVER_C} °C)",
-                "fit_for_duty",
-            )
+            # The message names the rule, never the value: it travels to quarantine and logs.
+            raise ValidationError(f"cannot be fit for duty with a fever (temperature {FEVER_C} °C or more)", "fit_for_duty")
         if data.get("exposure") in ("confirmed_contact", "positive_test"):
             raise ValidationError(f"cannot be fit for duty after {data['exposure'].replace('_', ' ')}", "fit_for_duty")
         if data.get("in_quarantine_area") and "mask" not in data.get("ppe", []):

@@ -90,7 +90,7 @@ def test_fit_for_duty_with_fever_rejected(sample_bodies, temperature):
     body = dict(sample_bodies["safety_check"], temperature_c=temperature, fit_for_duty=True)
     errors = errors_of("safety_check", body)
     assert errors == {
-        "fit_for_duty": [f"cannot be fit for duty with a temperature of {temperature:.1f} °C (fever from 37.5 °C)"]
+        "fit_for_duty": ["cannot be fit for duty with a fever (temperature 37.5 °C or more)"]
     }
     body["fit_for_duty"] = False
     assert record_errors("safety_check", body) == {}
@@ -280,3 +280,14 @@ def test_lww_fields_are_job_fields():
     fields = set(schema_for("repair_job").fields)
     assert set(LWW_FIELDS) <= fields
     assert not {"status", "steps", "notes", "changed"} & set(LWW_FIELDS)
+
+
+@pytest.mark.parametrize("over", [{"temperature_c": 51.3}, {"temperature_c": 38.7, "fit_for_duty": True},
+                                  {"exposure": "sneezed-on-by-38.7"}, {"symptoms": ["fever-38.7"]}])
+def test_messages_never_quote_health_values(sample_bodies, over):
+    """Rejection messages go to the quarantine table and the phone's sync screen: no health values in them."""
+    from shared.schemas import describe_errors
+
+    body = dict(sample_bodies["safety_check"], **over)
+    message = describe_errors(record_errors("safety_check", body))
+    assert message and "51.3" not in message and "38.7" not in message
