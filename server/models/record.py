@@ -83,3 +83,8 @@ class Change(db.Model):
     team_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     region_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     created_at = mapped_column(UTCDateTime, default=utcnow)
+
+
+# The overview's read paths (issue 5, migration 0005): each on-duty technician's latest safety check and
+# check-in is a range seek per worker (kind, worker, time); so is one worker's recent history (safety.worker_records).
+Index("ix_record_state_kind_worker_occurred", RecordState.kind, RecordState.worker_id, RecordState.occurred_at)

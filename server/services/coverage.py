@@ -23,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 
 from ..extensions import db
-from ..models import Device, DutyShift, RecordState, Region, Team, User, utcnow
+from ..models import Device, DutyShift, Organisation, RecordState, Region, Team, User, utcnow
 
 
 @dataclass
@@ -69,41 +69,65 @@ class RegionCoverage:
     teams: list = field(default_factory=list)
 
 
+def _shift_query(region_ids, now: datetime):
+    query = select(DutyShift.team_id, DutyShift.starts_at, DutyShift.ends_at).where(DutyShift.starts_at <= now, DutyShift.ends_at > now)
+    if region_ids is not None:
+        query = query.join(Team, Team.id == DutyShift.team_id).where(Team.region_id.in_(list(region_ids) or [-1]))
+    return query
+
+
 def shifts_now(region_ids, now: datetime) -> dict[int, tuple[datetime, datetime]]:
     """{team id: (start, end)} of teams on duty at ``now`` (overlapping shifts merged: earliest start, latest end)."""
-    query = select(DutyShift.team_id, DutyShift.starts_at, DutyShift.ends_at).join(Team, Team.id == DutyShift.team_id).where(
-        DutyShift.starts_at <= now, DutyShift.ends_at > now)
-    if region_ids is not None:
-        query = query.where(Team.region_id.in_(list(region_ids) or [-1]))
     teams: dict[int, tuple[datetime, datetime]] = {}
-    for team_id, start, end in db.session.execute(query):
+    for team_id, start, end in db.session.execute(_shift_query(region_ids, now)):
         old = teams.get(team_id)
         teams[team_id] = (min(start, old[0]), max(end, old[1])) if old else (start, end)
     return teams
 
 
-def _latest(kind: str, codes: list[str], since: datetime, now: datetime) -> dict[str, RecordState]:
-    latest: dict[str, RecordState] = {}
-    for start in range(0, len(codes), 500):
-        chunk = codes[start:start + 500]
-        rows = db.session.execute(
-            select(RecordState.worker_id, RecordState.occurred_at, RecordState.status)
-            .where(RecordState.kind == kind, RecordState.worker_id.in_(chunk), RecordState.occurred_at >= since, RecordState.occurred_at <= now)
-        )
-        for r in rows:
-            if r.worker_id not in latest or r.occurred_at > latest[r.worker_id].occurred_at:
-                latest[r.worker_id] = r
-    return latest
+def _duty_team_ids(region_ids, now: datetime):
+    """The ids of the teams on duty now, as a subquery (so the database joins, not a list of thousands of ids)."""
+    query = select(DutyShift.team_id).where(DutyShift.starts_at <= now, DutyShift.ends_at > now)
+    if region_ids is not None:
+        query = query.where(DutyShift.team_id.in_(select(Team.id).where(Team.region_id.in_(list(region_ids) or [-1]))))
+    return query
 
 
-def _last_contacts(users: list[User], team_ids: set[int]) -> tuple[dict[int, datetime | None], dict[int, datetime | None]]:
-    """({user id: latest contact of their own devices}, {team id: latest contact of shared team devices})."""
+def _duty_user_filter(duty_teams):
+    return (User.team_id.in_(duty_teams), User.role == "technician", User.active.is_(True))
+
+
+def _latest(kind: str, workers, since: datetime, now: datetime) -> dict[str, tuple]:
+    """{worker code: (worker_id, occurred_at, status)} of each worker's latest record of ``kind`` in [since, now].
+
+    ``workers`` is a subquery of worker codes. Only the records in the window
+    are read (index on kind and time, or kind, worker and time) and the
+    database ranks them per worker, so one row per worker comes back.
+    """
+    ranked = (select(RecordState.worker_id, RecordState.occurred_at, RecordState.status,
+                     func.row_number().over(partition_by=RecordState.worker_id, order_by=RecordState.occurred_at.desc()).label("n"))
+              .where(RecordState.kind == kind, RecordState.occurred_at >= since, RecordState.occurred_at <= now,
+                     RecordState.worker_id.in_(workers))
+              .subquery())
+    rows = db.session.execute(select(ranked.c.worker_id, ranked.c.occurred_at, ranked.c.status).where(ranked.c.n == 1))
+    return {r.worker_id: r for r in rows}
+
+
+def _last_contacts(users, team_ids) -> tuple[dict[int, datetime | None], dict[int, datetime | None]]:
+    """({user id: latest contact of their own devices}, {team id: latest contact of shared team devices}).
+
+    ``users`` and ``team_ids`` are subqueries (or lists) of user ids and team ids.
+    """
     personal: dict[int, datetime | None] = {}
     shared: dict[int, datetime | None] = {}
-    ids = [u.id for u in users]
+    if isinstance(users, list):
+        users = [getattr(u, "id", u) for u in users] or [-1]
+    if isinstance(team_ids, (set, list, frozenset)):
+        team_ids = list(team_ids) or [-1]
     rows = db.session.execute(
-        select(Device.user_id, Device.team_id, Device.last_contact_at).where(
-            Device.status == "active", (Device.user_id.in_(ids or [-1])) | (Device.user_id.is_(None) & Device.team_id.in_(list(team_ids) or [-1])))
+        select(Device.user_id, Device.team_id, func.max(Device.last_contact_at)).where(
+            Device.status == "active", or_(Device.user_id.in_(users), and_(Device.user_id.is_(None), Device.team_id.in_(team_ids))))
+        .group_by(Device.user_id, Device.team_id)
     )
     for user_id, team_id, contact in rows:
         target, key = (personal, user_id) if user_id is not None else (shared, team_id)
@@ -118,20 +142,26 @@ def on_duty(region_ids, now: datetime | None = None, *, interval_minutes: int = 
     shifts = shifts_now(region_ids, now)
     if not shifts:
         return []
-    teams = {t.id: t for t in db.session.scalars(select(Team).where(Team.id.in_(list(shifts))))}
-    users = list(db.session.scalars(select(User).where(User.team_id.in_(list(shifts)), User.role == "technician", User.active.is_(True))))
-    codes = [u.code for u in users]
+    duty_teams = _duty_team_ids(region_ids, now)
+    teams = {t.id: t for t in db.session.execute(
+        select(Team.id, Team.code, Team.region_id, Organisation.is_partner)
+        .join(Organisation, Organisation.id == Team.organisation_id).where(Team.id.in_(duty_teams)))}
+    users = db.session.execute(select(User.id, User.code, User.display_name, User.team_id).where(*_duty_user_filter(duty_teams))).all()
+    workers = select(User.code).where(*_duty_user_filter(duty_teams))
     earliest = min(s for s, _ in shifts.values())
-    checks = _latest("safety_check", codes, earliest - timedelta(minutes=lead_minutes), now)
-    checkins = _latest("check_in", codes, earliest, now)
-    personal, shared = _last_contacts(users, set(shifts))
+    checks = _latest("safety_check", workers, earliest - timedelta(minutes=lead_minutes), now)
+    checkins = _latest("check_in", workers, earliest, now)
+    personal, shared = _last_contacts(select(User.id).where(*_duty_user_filter(duty_teams)), duty_teams)
     interval = timedelta(minutes=interval_minutes)
+    lead = timedelta(minutes=lead_minutes)
     result = []
     for u in users:
+        if u.team_id not in shifts:  # a shift that began between the two queries
+            continue
         start, end = shifts[u.team_id]
         team = teams[u.team_id]
         check = checks.get(u.code)
-        if check is not None and check.occurred_at < start - timedelta(minutes=lead_minutes):
+        if check is not None and check.occurred_at < start - lead:
             check = None  # before this team's own shift window (another team's shift began earlier)
         ci = checkins.get(u.code)
         last_ci = ci.occurred_at if ci is not None and ci.occurred_at >= start else None
@@ -143,7 +173,7 @@ def on_duty(region_ids, now: datetime | None = None, *, interval_minutes: int = 
             state = "overdue"
         else:
             state = "unknown"
-        result.append(OnDuty(u.code, u.display_name, team.code, team.region_id, bool(team.organisation.is_partner), start, end,
+        result.append(OnDuty(u.code, u.display_name, team.code, team.region_id, bool(team.is_partner), start, end,
                              check.status if check is not None else "no_check", check.occurred_at if check is not None else None,
                              state, last_ci, due, contact if state == "unknown" else None,
                              contact is not None))
@@ -159,12 +189,14 @@ def region_coverage(region_ids, duty: list[OnDuty]) -> list[RegionCoverage]:
     if region_ids is not None:
         query = query.where(Region.id.in_(list(region_ids) or [-1]))
     regions = {r.id: RegionCoverage(r.id, r.code, r.name, r.min_fit_on_duty) for r in db.session.scalars(query)}
+    seen: dict[int, set] = {rid: set() for rid in regions}
     for o in duty:
         cov = regions.get(o.region_id)
         if cov is None:
             continue
         cov.on_duty += 1
-        if o.team_code not in cov.teams:
+        if o.team_code not in seen[o.region_id]:
+            seen[o.region_id].add(o.team_code)
             cov.teams.append(o.team_code)
         if o.fitness == "fit":
             if o.partner:

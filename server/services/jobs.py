@@ -19,13 +19,13 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from shared.schemas.repair_job import STATE_RANK
 
 from ..errors import Forbidden, Invalid, NotFound
 from ..extensions import db
-from ..models import Device, RecordState, ResponseTarget, Revision, Site, Team, User, utcnow
+from ..models import Device, Organisation, RecordState, ResponseTarget, Revision, Site, Team, User, utcnow
 from . import audit
 from .people import Scope, teams_for
 
@@ -112,27 +112,35 @@ def measure(body: dict, criticality: str, now: datetime, target_table: dict) -> 
 def _jobs(query, now: datetime) -> list[Job]:
     table = targets()
     rows = db.session.execute(query).all()
-    team_ids = {s.team_id for s, _ in rows if s.team_id is not None}
-    teams = {t.id: t for t in db.session.scalars(select(Team).where(Team.id.in_(team_ids)))} if team_ids else {}
     jobs = []
-    for state, crit in rows:
-        body, team = state.body, teams.get(state.team_id)
-        crit = crit or "normal"
-        jobs.append(Job(state.record_id, state.site_code, state.region_id, crit, body.get("title") or "", body.get("fault_type", ""),
-                        body.get("priority", ""), state.status or "", state.occurred_at, team.code if team else None,
-                        team.name if team else None, bool(team and team.organisation.is_partner), team is not None,
-                        measure(body, crit, now, table)))
+    for r in rows:
+        body, crit = r.body, r.criticality or "normal"
+        has_team = r.team_code is not None
+        jobs.append(Job(r.record_id, r.site_code, r.region_id, crit, body.get("title") or "", body.get("fault_type", ""),
+                        body.get("priority", ""), r.status or "", r.occurred_at, r.team_code, r.team_name,
+                        bool(has_team and r.is_partner), has_team, measure(body, crit, now, table)))
     return jobs
 
 
 def _base():
-    return select(RecordState, Site.criticality).outerjoin(Site, Site.code == RecordState.site_code).where(RecordState.kind == "repair_job")
+    """Jobs as plain rows (no ORM objects): the columns :func:`_jobs` shows, the site's criticality, the team and its operator."""
+    return (select(RecordState.record_id, RecordState.site_code, RecordState.region_id, RecordState.status, RecordState.occurred_at,
+                   RecordState.body, Site.criticality, Team.code.label("team_code"), Team.name.label("team_name"),
+                   Organisation.is_partner)
+            .outerjoin(Site, Site.code == RecordState.site_code)
+            .outerjoin(Team, Team.id == RecordState.team_id)
+            .outerjoin(Organisation, Organisation.id == Team.organisation_id)
+            .where(RecordState.kind == "repair_job"))
 
 
 def open_faults(region_ids, now: datetime | None = None, limit: int = 500) -> list[Job]:
     """Open jobs in these regions: without a responder first, then by report time."""
     now = now or utcnow()
-    query = _base().where(RecordState.status.in_(OPEN), _in_regions(region_ids)).order_by(RecordState.occurred_at).limit(limit)
+    # Open jobs are few of all jobs: find them by status (index on kind, status / kind, region, status) and sort
+    # those. ``coalesce(t, t)`` is ``t``, but keeps SQLite, which has no statistics on how rare open statuses
+    # are, from walking every job ever reported in time order via (kind, occurred_at) to fill the limit.
+    query = _base().where(RecordState.status.in_(OPEN), _in_regions(region_ids)).order_by(
+        func.coalesce(RecordState.occurred_at, RecordState.occurred_at), RecordState.record_id).limit(limit)
     jobs = _jobs(query, now)
     jobs.sort(key=lambda j: (j.has_responder, j.reported_at or now))
     return jobs

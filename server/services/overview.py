@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 
 from ..extensions import db
 from ..models import Region, Site, utcnow
@@ -59,16 +59,27 @@ def site_figures(region_ids, limit: int = 200) -> dict:
     if region_ids is not None:
         query = query.where(Site.region_id.in_(list(region_ids) or [-1]))
     per_region = {r.region_id: {"total": r.total, **{n: int(getattr(r, n) or 0) for n in flags}} for r in db.session.execute(query)}
+    # The worst sites: down first, then degraded, then any other flag; by criticality and code within each.
+    # Fetched tier by tier (down and degraded sites are found by the index on status_state), stopping once
+    # the list is full, so a lockdown's thousands of flagged sites are not all read and sorted for 200 rows.
     crit = case((Site.criticality == "critical", 0), (Site.criticality == "high", 1), else_=2)
-    state = case((Site.status_state == "down", 0), (Site.status_state == "degraded", 1), else_=2)
-    listed = select(Site).where(or_(*flags.values()))
-    if region_ids is not None:
-        listed = listed.where(Site.region_id.in_(list(region_ids) or [-1]))
-    sites = [{
-        "code": s.code, "name": s.name, "region_id": s.region_id, "criticality": s.criticality, "state": s.status_state,
-        "power": s.status_power, "mobile_bts": bool(s.status_mobile_bts), "backup_tx": bool(s.status_backup_tx),
-        "access": s.status_access, "observed_at": s.status_at,
-    } for s in db.session.scalars(listed.order_by(state, crit, Site.code).limit(limit))]
+    columns = (Site.code, Site.name, Site.region_id, Site.criticality, Site.status_state, Site.status_power, Site.status_mobile_bts,
+               Site.status_backup_tx, Site.status_access, Site.status_at)
+    others = [cond for name, cond in flags.items() if name not in ("down", "degraded")]
+    tiers = (flags["down"], flags["degraded"],
+             and_(or_(Site.status_state.is_(None), Site.status_state.not_in(("down", "degraded"))), or_(*others)))
+    sites = []
+    for tier in tiers:
+        if len(sites) >= limit:
+            break
+        listed = select(*columns).where(tier)
+        if region_ids is not None:
+            listed = listed.where(Site.region_id.in_(list(region_ids) or [-1]))
+        sites += [{
+            "code": s.code, "name": s.name, "region_id": s.region_id, "criticality": s.criticality, "state": s.status_state,
+            "power": s.status_power, "mobile_bts": bool(s.status_mobile_bts), "backup_tx": bool(s.status_backup_tx),
+            "access": s.status_access, "observed_at": s.status_at,
+        } for s in db.session.execute(listed.order_by(crit, Site.code).limit(limit - len(sites)))]
     return {"per_region": per_region, "sites": sites}
 
 

@@ -49,16 +49,17 @@ def open_alarms(region_ids, now: datetime | None = None, window_hours: int = 24)
     now = now or utcnow()
     ack = select(Alert.ref).where(Alert.kind.in_(ALARM_STATUSES), Alert.acknowledged_at.is_not(None))
     rows = db.session.execute(
-        select(RecordState, User.display_name, Team.region_id)
+        select(RecordState.record_id, RecordState.status, RecordState.worker_id, RecordState.occurred_at, RecordState.site_code,
+               RecordState.region_id, RecordState.body, User.display_name, Team.region_id.label("team_region"))
         .outerjoin(User, User.code == RecordState.worker_id)
         .outerjoin(Team, Team.id == RecordState.team_id)
         .where(RecordState.kind == "check_in", RecordState.status.in_(ALARM_STATUSES),
                RecordState.occurred_at >= now - timedelta(hours=window_hours), region_clause(region_ids),
                RecordState.record_id.not_in(ack))
     ).all()
-    alarms = [Alarm(s.record_id, s.status, s.worker_id, name or s.worker_id, s.occurred_at, s.site_code,
-                    s.region_id if s.region_id is not None else team_region, s.body.get("notes") or "")
-              for s, name, team_region in rows]
+    alarms = [Alarm(s.record_id, s.status, s.worker_id, s.display_name or s.worker_id, s.occurred_at, s.site_code,
+                    s.region_id if s.region_id is not None else s.team_region, s.body.get("notes") or "")
+              for s in rows]
     alarms.sort(key=lambda a: (a.status != "sos", -a.at.timestamp()))
     return alarms
 
