@@ -33,6 +33,7 @@ PRIORITY_URGENT, PRIORITY_CHECK_IN, PRIORITY_SAFETY, PRIORITY_SITE, PRIORITY_JOB
 _KIND_PRIORITY = {"check_in": PRIORITY_CHECK_IN, "safety_check": PRIORITY_SAFETY,
                   "site_status": PRIORITY_SITE, "repair_job": PRIORITY_JOB}
 URGENT_CHECK_INS = frozenset({"sos", "need_help"})
+CHECK_IN_LABELS = frozenset({"ok", "need_help", "sos"})
 PENDING, REJECTED = "pending", "rejected"
 # Room for the push request's other fields ({"items": [...], "outbox_depth": ..., ...}).
 BODY_OVERHEAD = 512
@@ -43,6 +44,13 @@ def priority_of(kind: str, body: dict) -> int:
     if kind == "check_in" and body.get("status") in URGENT_CHECK_INS:
         return PRIORITY_URGENT
     return _KIND_PRIORITY.get(kind, PRIORITY_JOB + 1)
+
+
+def label_of(kind: str, body: dict) -> str | None:
+    """The readable label kept next to a sealed row: a check-in's status, nothing for any other kind."""
+    if kind == "check_in" and body.get("status") in CHECK_IN_LABELS:
+        return body["status"]
+    return None
 
 
 def envelope_text(envelope: dict) -> str:
@@ -62,6 +70,7 @@ class OutboxItem:
     envelope_json: str
     size: int
     created_at: str
+    label: str | None = None
 
     @property
     def envelope(self) -> dict:
@@ -71,7 +80,7 @@ class OutboxItem:
 
 def _item(row) -> OutboxItem:
     return OutboxItem(row["seq"], row["record_id"], row["rev"], row["kind"], row["priority"],
-                      row["envelope"], row["size"], row["created_at"])
+                      row["envelope"], row["size"], row["created_at"], row["label"])
 
 
 class Outbox:
@@ -80,12 +89,18 @@ class Outbox:
     def __init__(self, store: Store):
         self.store = store
 
-    def add(self, envelope: dict, kind: str, priority: int, created_at: str) -> int:
-        """Queue a sealed envelope; call inside the transaction that saves its record."""
+    def add(self, envelope: dict, kind: str, priority: int, created_at: str, label: str | None = None) -> int:
+        """Queue a sealed envelope; call inside the transaction that saves its record.
+
+        ``label`` is readable in the file: pass only :func:`label_of` (a check-in's status).
+        """
+        if label is not None and not (kind == "check_in" and label in CHECK_IN_LABELS):
+            raise ValueError(f"only a check-in's status may be kept readable in the outbox, not {label!r} for {kind}")
         header, text = envelope["h"], envelope_text(envelope)
         cur = self.store.execute(
-            "INSERT INTO outbox (record_id, rev, kind, priority, envelope, size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (header["rid"], header["rev"], kind, priority, text, len(text.encode("utf-8")), created_at),
+            "INSERT INTO outbox (record_id, rev, kind, priority, envelope, size, created_at, label) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (header["rid"], header["rev"], kind, priority, text, len(text.encode("utf-8")), created_at, label),
         )
         return cur.lastrowid
 

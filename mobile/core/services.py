@@ -36,7 +36,7 @@ from shared.schemas.repair_job import PRIORITIES, STATE_RANK
 from .config import DeviceSettings
 from .errors import AlreadyEnrolled, DeviceError, NotEnrolled, NotFitForDuty, NotFound, TransitionNotAllowed, ValidationFailed
 from .keystore import KeyStore, Keys
-from .outbox import Outbox, priority_of
+from .outbox import Outbox, label_of, priority_of
 from .pinning import ServerPins
 from .records import Records
 from .store import Store
@@ -46,6 +46,10 @@ from .sync.engine import EngineContext, SyncEngine, SyncResult
 DEFAULT_CHECK_IN_INTERVAL_MIN = 60
 FINISHED_JOB_STATES = frozenset({"closed", "cancelled"})
 SITES_MAX_AGE = timedelta(hours=12)
+# The response measures, in the order they fall due, and the job step that ends each one
+# (the server's server/services/jobs.py METRICS: targets are minutes from the report).
+RESPONSE_STEPS = (("acknowledge", "acknowledged"), ("arrive", "on_site"), ("restore", "restored"))
+DEFAULT_CRITICALITY = "normal"  # the server's fallback for a site whose criticality has no target
 _ENROLMENT_KEYS = ("server_url", "device_id", "worker_id", "team_id", "region_codes", "settings", "label", "enrolled_at")
 
 __all__ = ["Device", "SavedRecord", "SyncResult"]
@@ -218,13 +222,28 @@ class Device:
     # --- reading -----------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> dict:
-        """One job as this device sees it, with the states it may move to next."""
-        return _job_view(job_id, self._job_state(job_id))
+        """One job as this device sees it, with the states it may move to next and its ``response`` (see list_my_jobs)."""
+        return _job_view(job_id, self._job_state(job_id), self._response_context())
 
     def list_my_jobs(self, include_finished: bool = False) -> list[dict]:
-        """The team's repair jobs: open ones first by priority, then newest."""
+        """The team's repair jobs: open ones first by priority, then newest.
+
+        Each job's ``response`` measures the time since it was reported against the
+        target of the step now due (acknowledge until acknowledged, then arrive on
+        site, then restore), for its site's criticality, from the response targets
+        the server sent at enrolment::
+
+            {"step": "arrive", "criticality": "high", "reported_at": ..., "minutes_since_reported": 130.0,
+             "target_minutes": 120, "due_at": ..., "breached": True}
+
+        ``None`` once nothing is due (restored, closed, cancelled). ``target_minutes``
+        is None when the enrolment carried no targets. The site's criticality comes
+        from the cached site list (no network here); an unknown site or criticality
+        uses the ``normal`` target, as the server does.
+        """
         team = self.store.get_meta("team_id")
-        jobs = [_job_view(rid, state) for rid, state in self._records().of_kind("repair_job")]
+        context = self._response_context()
+        jobs = [_job_view(rid, state, context) for rid, state in self._records().of_kind("repair_job")]
         jobs = [j for j in jobs if team is None or j.get("team_id") in (None, team)]
         if not include_finished:
             jobs = [j for j in jobs if j["status"] not in FINISHED_JOB_STATES]
@@ -250,6 +269,10 @@ class Device:
         sites = keys.decrypt(crypto.b64d(cache["blob"]), "sites") if cache else []
         current = self._current_site_status()
         return [{**site, "status": current.get(site["code"])} for site in sorted(sites, key=lambda s: s["code"])]
+
+    def response_targets(self) -> dict:
+        """{criticality: {acknowledge_minutes, arrive_minutes, restore_minutes}} from the enrolment settings ({} if none)."""
+        return dict((self.store.get_meta("settings") or {}).get("response_targets") or {})
 
     def today_status(self) -> dict:
         """Health check done today? fit? on duty? when is the next check-in due?"""
@@ -307,9 +330,18 @@ class Device:
         return self.store.receipts(limit)
 
     def outbox_items(self, limit: int = 1000) -> list[dict]:
-        """What waits to be sent, in sending order (metadata only: the content is sealed)."""
+        """What waits to be sent, in sending order (metadata only: the content is sealed).
+
+        ``check_in_status`` is a check-in's ``ok``/``need_help``/``sos`` (None for other
+        kinds, and for check-ins queued before the store kept it). Needs no PIN.
+        """
         return [{"seq": i.seq, "record_id": i.record_id, "rev": i.rev, "kind": i.kind, "priority": i.priority,
-                 "size": i.size, "created_at": i.created_at} for i in self.outbox.items(limit=limit)]
+                 "size": i.size, "created_at": i.created_at,
+                 "check_in_status": i.label if i.kind == "check_in" else None} for i in self.outbox.items(limit=limit)]
+
+    def waiting_to_send(self) -> int:
+        """How many records wait in the outbox. Needs no PIN: the lock screen shows it (0 before enrolment)."""
+        return self.outbox.depth()
 
     def retry_rejected(self) -> int:
         """Queue rejected items again (after the cause was fixed on the server); returns how many."""
@@ -333,7 +365,7 @@ class Device:
             header = make_header(server_key["kid"], self._device_id(), record_id, kind, rev)
             envelope = seal(header, body, keys.device_private, crypto.b64d(server_key["box_public"]))
             self._records(keys).apply(kind, record_id, body, rev, "device", now)
-            self.outbox.add(envelope, kind, priority, now)
+            self.outbox.add(envelope, kind, priority, now, label_of(kind, body))
             self.store.set_meta("hlc_last", rev)
         return SavedRecord(record_id, kind, rev, priority, now)
 
@@ -380,6 +412,18 @@ class Device:
         if not cache:
             return True
         return self.settings.now() - datetime.fromisoformat(cache["fetched_at"]) > SITES_MAX_AGE
+
+    def _cached_sites(self) -> dict[str, dict]:
+        """The region's sites by code from the local cache only (never the network; {} before the first fetch)."""
+        cache = self.store.get_meta("sites")
+        if not cache:
+            return {}
+        return {s["code"]: s for s in self.keystore.keys.decrypt(crypto.b64d(cache["blob"]), "sites")}
+
+    def _response_context(self) -> dict:
+        sites = self._cached_sites()
+        return {"now": self.settings.now(), "targets": self.response_targets(),
+                "criticality": {code: site.get("criticality") for code, site in sites.items()}}
 
     def _current_site_status(self) -> dict[str, dict]:
         current: dict[str, dict] = {}
@@ -464,10 +508,34 @@ def _add_parts(current: list[dict], parts) -> list[dict]:
     return [{"name": n, "quantity": q} for n, q in totals.items()]
 
 
-def _job_view(job_id: str, state: dict) -> dict:
+def _job_view(job_id: str, state: dict, context: dict) -> dict:
     body = state["body"]
+    criticality = context["criticality"].get(body.get("site_code"))
     return {"id": job_id, **body, "rev": state["rev"], "next_states": list(schemas.next_states(body["status"])),
-            "finished": body["status"] in FINISHED_JOB_STATES, "stage": STATE_RANK.get(body["status"])}
+            "finished": body["status"] in FINISHED_JOB_STATES, "stage": STATE_RANK.get(body["status"]),
+            "response": response_of(body, criticality, context["targets"], context["now"])}
+
+
+def response_of(body: dict, criticality: str | None, targets: dict, now: datetime) -> dict | None:
+    """The response measure now due for a job body (pure; see :meth:`Device.list_my_jobs`)."""
+    steps, status = body.get("steps") or {}, body.get("status")
+    reported_text = steps.get("reported") or body.get("reported_at")
+    if not reported_text or status in FINISHED_JOB_STATES:
+        return None
+    rank = STATE_RANK.get(status, 0)
+    # A step counts as done once its time is known or the job went past it.
+    due = next(((metric, step) for metric, step in RESPONSE_STEPS if step not in steps and rank < STATE_RANK[step]), None)
+    if due is None:
+        return None
+    metric = due[0]
+    reported = datetime.fromisoformat(reported_text)
+    minutes = max(0.0, (now - reported).total_seconds() / 60)
+    limits = targets.get(criticality) or targets.get(DEFAULT_CRITICALITY)
+    target = int(limits[f"{metric}_minutes"]) if limits and limits.get(f"{metric}_minutes") is not None else None
+    return {"step": metric, "criticality": criticality, "reported_at": reported_text,
+            "minutes_since_reported": round(minutes, 1), "target_minutes": target,
+            "due_at": (reported + timedelta(minutes=target)).isoformat(timespec="seconds") if target is not None else None,
+            "breached": target is not None and minutes > target}
 
 
 def _priority_rank(priority: str | None) -> int:

@@ -10,6 +10,9 @@ Tables (see :data:`MIGRATIONS`):
 - ``outbox``: sealed envelopes waiting for the server, with kind and priority
   (metadata, not content) and the last error. Never plaintext; the server's
   error *message* can quote a field value, so it is stored encrypted too.
+  The one readable exception is ``label`` (schema 2): a check-in's status
+  (``ok``/``need_help``/``sos``), which its priority already half reveals, so
+  the sync screen can name what waits. Every other kind leaves it NULL.
 - ``cursor``: where the pull feed stands.
 - ``receipts``: server-signed sync receipts (ids, revisions, hashes only).
 - ``sync_log``: one row per sync run.
@@ -86,6 +89,10 @@ MIGRATIONS: tuple[str, ...] = (
         error_reason TEXT,
         error_message TEXT
     );
+    """,
+    # 2: a check-in's status next to its envelope (NULL for every other kind and for rows queued before)
+    """
+    ALTER TABLE outbox ADD COLUMN label TEXT
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -57,6 +57,47 @@ def age(text: str | None, now: datetime) -> str:
     return f"{duration((now - when).total_seconds())} ago" if when else ""
 
 
+# What the technician must do next for each response measure (the core's RESPONSE_STEPS).
+RESPONSE_VERBS = {"acknowledge": "accept", "arrive": "arrive", "restore": "restore"}
+CHECK_IN_LABELS = {"sos": "SOS (urgent)", "need_help": "Call for help (urgent)", "ok": "Check-in: I'm OK"}
+
+
+def minutes_text(minutes: float) -> str:
+    """A target in plain words: '4 h', '1 h 30 min', '15 min'."""
+    minutes = int(round(minutes))
+    hours, rest = divmod(minutes, 60)
+    if hours and rest:
+        return f"{hours} h {rest} min"
+    return f"{hours} h" if hours else f"{rest} min"
+
+
+def response_text(response: dict | None, reported_at: str | None, now: datetime) -> tuple[str, bool]:
+    """('2 h 10 min since reported · target 4 h to arrive · OVER', True) from a job's ``response`` (the core's).
+
+    Only shows what the core measured; a job with nothing due says how long ago it was reported.
+    """
+    if not response:
+        return (f"reported {age(reported_at, now)}" if reported_at else ""), False
+    minutes = response["minutes_since_reported"]
+    text = f"{duration(minutes * 60)} since reported" if minutes >= 1 else "Reported just now"
+    if response.get("target_minutes") is not None:
+        verb = RESPONSE_VERBS.get(response["step"], response["step"])
+        text += f" · target {minutes_text(response['target_minutes'])} to {verb}"
+        if response["breached"]:
+            text += " · OVER"
+    return text, bool(response.get("breached"))
+
+
+def outbox_label(item: dict) -> str:
+    """'SOS (urgent)', 'Check-in: I'm OK', 'Health check' for one outbox item (the core names a check-in's status)."""
+    if item["kind"] == "check_in":
+        status = item.get("check_in_status")
+        if status in CHECK_IN_LABELS:
+            return CHECK_IN_LABELS[status]
+        return "Check-in (saved before this app version)"
+    return words(item["kind"])
+
+
 def words(value: str | None) -> str:
     """'fibre_cut' -> 'Fibre cut'."""
     return (value or "").replace("_", " ").capitalize()

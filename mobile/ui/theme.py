@@ -2,6 +2,11 @@
 
 Sizes are in dp/sp so they follow the phone's density and the user's font scale
 (``Metrics.fontscale``); every touch target is at least :data:`TOUCH` (48 dp).
+
+The sizes are computed when read (``T.FONT`` in a kv rule is evaluated as each
+widget is built), not once at import: a font scale set after this module was
+imported (Android's accessibility setting, ``KIVY_METRICS_FONTSCALE``, or a
+test) applies to every screen built afterwards.
 """
 from kivy.metrics import dp, sp
 
@@ -18,13 +23,29 @@ SELECTED = (0.05, 0.30, 0.60, 1)
 UNSELECTED = (0.86, 0.87, 0.88, 1)
 ON_DARK = (1, 1, 1, 1)
 
-TOUCH = dp(48)          # the minimum touch target
-BUTTON = dp(60)         # the big action buttons
-FIELD = dp(56)
-PAD = dp(12)
-GAP = dp(10)
+# name -> (unit, value). Read as T.TOUCH, T.FONT, ... (see __getattr__).
+SIZES = {
+    "TOUCH": (dp, 48),      # the minimum touch target
+    "BUTTON": (dp, 60),     # the big action buttons
+    "FIELD": (dp, 56),
+    "PAD": (dp, 12),
+    "GAP": (dp, 10),
+    "FONT": (sp, 18),
+    "FONT_SMALL": (sp, 15),
+    "FONT_BIG": (sp, 22),
+    "FONT_TITLE": (sp, 20),
+}
 
-FONT = sp(18)
-FONT_SMALL = sp(15)
-FONT_BIG = sp(22)
-FONT_TITLE = sp(20)
+
+def __getattr__(name: str) -> float:
+    """``T.FONT`` etc.: the size in pixels at the current density and font scale."""
+    try:
+        unit, value = SIZES[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return unit(value)
+
+
+def markup_colour(name: str) -> str:
+    """A theme colour as the hex a label's ``[color=...]`` markup takes ('DANGER' -> 'b81414')."""
+    return "".join(f"{round(c * 255):02x}" for c in globals()[name][:3])

@@ -22,6 +22,18 @@ class HomeScreen(BaseScreen):
     sync_tone = StringProperty("plain")
     _ticker = None
 
+    @staticmethod
+    def side_by_side(width: float, *labels: str) -> bool:
+        """True when each of ``labels`` fits whole in half of ``width`` as a BigButton (else stack them)."""
+        from kivy.core.text import Label as CoreLabel
+        from kivy.metrics import dp
+
+        from .. import theme as T
+
+        half = (width - T.GAP) / 2 - dp(16)
+        return all(CoreLabel(text=w, font_size=T.FONT_BIG, bold=True).get_extents(w)[0] <= half
+                   for label in labels for w in label.split())
+
     def on_kv_post(self, base_widget):
         """Follow the controller: any refresh redraws the cards."""
         self.app.sync.bind(today=self._redraw, status=self._redraw, network=self._redraw, syncing=self._redraw)

@@ -5,7 +5,7 @@ from kivy.properties import DictProperty, StringProperty
 
 from mobile.core.errors import DeviceError
 
-from ..format import ACTION_LABELS, STATE_LABELS, age, clock_time, words
+from ..format import ACTION_LABELS, STATE_LABELS, clock_time, response_text, words
 from ..kv import load_kv
 from ..widgets import BigButton, Para
 from .base import BaseScreen
@@ -16,6 +16,8 @@ class JobDetailScreen(BaseScreen):
 
     job_id = StringProperty("")
     job = DictProperty({})
+    timing = StringProperty("")          # time since reported against the target now due (the core measures)
+    timing_tone = StringProperty("plain")
 
     def refresh(self) -> None:
         """Re-read the job and rebuild the step buttons and the timeline."""
@@ -29,7 +31,9 @@ class JobDetailScreen(BaseScreen):
         job, now = self.job, self.device.settings.now()
         self.ids.summary.text = (f"[b]{job['site_code']}[/b]  ·  {words(job.get('fault_type'))}  ·  {words(job.get('priority'))}\n"
                                  f"{job.get('title') or ''}\n"
-                                 f"Now: [b]{STATE_LABELS.get(job['status'], job['status'])}[/b]  ·  reported {age(job.get('reported_at'), now)}")
+                                 f"Now: [b]{STATE_LABELS.get(job['status'], job['status'])}[/b]")
+        self.timing, over = response_text(job.get("response"), job.get("reported_at"), now)
+        self.timing_tone = "danger" if over else "plain"
         steps = self.ids.steps
         steps.clear_widgets()
         for state in job["next_states"]:

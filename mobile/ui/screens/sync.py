@@ -1,18 +1,9 @@
 """Sync: what waits to be sent (by kind, in sending order), what the server refused and why, "sync now", receipts."""
 from __future__ import annotations
 
-from ..format import KIND_LABELS, clock_time, words
+from ..format import KIND_LABELS, clock_time, outbox_label, words
 from ..kv import load_kv
 from .base import BaseScreen
-
-URGENT_PRIORITY = 0  # mobile.core.outbox.PRIORITY_URGENT: SOS and calls for help
-
-
-def item_label(item: dict) -> str:
-    """'SOS / call for help (urgent)' or 'Health check'."""
-    if item["kind"] == "check_in" and item["priority"] == URGENT_PRIORITY:
-        return "SOS / call for help (urgent)"
-    return words(item["kind"])
 
 
 class SyncScreen(BaseScreen):
@@ -36,7 +27,7 @@ class SyncScreen(BaseScreen):
         lines = [f"{KIND_LABELS.get(kind, words(kind))}: {n}" for kind, n in sorted(pending.items())]
         self.ids.pending.text = (f"[b]{status['pending_total']} waiting to send[/b]\n" + "\n".join(lines)) if lines \
             else "[b]Nothing waiting: everything is sent.[/b]"
-        self.ids.queue.text = "\n".join(f"{i + 1}. {item_label(item)}" for i, item in enumerate(queue[:8]))
+        self.ids.queue.text = "\n".join(f"{i + 1}. {outbox_label(item)}" for i, item in enumerate(queue[:8]))
         last = [f"Last successful sync: {clock_time(status['last_success_at'], now)}"]
         if status.get("last_error"):
             last.append(f"Last error: {status['last_error']['message']}")

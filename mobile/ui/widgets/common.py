@@ -1,6 +1,9 @@
 """Widgets every screen uses. Layout and look are in ``common.kv``; behaviour (selection) is here."""
 from __future__ import annotations
 
+from kivy.clock import Clock
+from kivy.core.text import Label as CoreLabel
+from kivy.metrics import dp
 from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
@@ -33,6 +36,10 @@ class Notice(Para):
     tone = StringProperty("info")
 
 
+class FieldError(Para):
+    """A :class:`FormField`'s validation message (or hint), always right below its input."""
+
+
 class Input(TextInput):
     """A one-line text input, 56 dp tall, large type."""
 
@@ -46,11 +53,32 @@ class InfoCard(BoxLayout):
 
 
 class TopBar(BoxLayout):
-    """Screen title with a back button (hidden when ``back`` is empty)."""
+    """Screen title with a back button (hidden when ``back`` is empty).
+
+    With a large font the back button shrinks to "<" when the title's longest word
+    would not fit beside "< Back" (a word is never split across lines).
+    """
 
     title = StringProperty("")
     back = StringProperty("")
     screen = ObjectProperty(None, allownone=True)
+    compact = BooleanProperty(False)
+
+    def on_kv_post(self, base_widget):
+        """Re-decide ``compact`` whenever the size, the title or its font changes."""
+        decide = Clock.create_trigger(lambda dt: self._decide_compact(), 0)
+        self.bind(width=decide, title=decide, back=decide)
+        self.ids.title.bind(font_size=decide)
+        decide()
+
+    def _decide_compact(self) -> None:
+        title = self.ids.title
+        words = self.title.split() or [""]
+        widest = max(CoreLabel(text=w, font_size=title.font_size, bold=True).get_extents(w)[0] for w in words)
+        back = self.ids.back_button
+        back_width = max(dp(96), CoreLabel(text="< Back", font_size=back.font_size).get_extents("< Back")[0] + dp(16))
+        room = self.width - self.padding[0] - self.padding[2] - self.spacing - back_width
+        self.compact = bool(self.back) and widest > room
 
 
 class FormField(BoxLayout):
@@ -66,7 +94,7 @@ class FormField(BoxLayout):
     def add_widget(self, widget, *args, **kwargs):
         """Children from kv go into the slot (the class rule's own children are placed normally)."""
         slot = self.ids.get("slot")
-        if slot is not None and widget is not slot:
+        if slot is not None and widget is not slot and not isinstance(widget, FieldError):
             return slot.add_widget(widget, *args, **kwargs)
         return super().add_widget(widget, *args, **kwargs)
 

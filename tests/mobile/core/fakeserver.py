@@ -47,12 +47,18 @@ class Fault:
     drop: str | None = None  # "before" (request lost) or "after" (answer lost after commit)
 
 
+# The real server's defaults (server/services/jobs.py DEFAULT_TARGETS), as its enrolment answer carries them.
+RESPONSE_TARGETS = {crit: {"acknowledge_minutes": a, "arrive_minutes": b, "restore_minutes": r}
+                    for crit, (a, b, r) in {"critical": (15, 60, 240), "high": (30, 120, 480), "normal": (60, 240, 1440)}.items()}
+
+
 class FakeServer:
     """Keys, devices, revisions and a change feed in memory."""
 
     def __init__(self, limits: protocol.Limits | None = None, settings: dict | None = None):
         self.limits = limits or protocol.Limits()
-        self.settings = settings or {"require_fit_for_accept": False, "check_in_interval_minutes": 60}
+        self.settings = settings or {"require_fit_for_accept": False, "check_in_interval_minutes": 60,
+                                     "response_targets": dict(RESPONSE_TARGETS)}
         self.keys: list[dict] = []
         self.box_private: dict[str, bytes] = {}
         self.sign_private: dict[str, bytes] = {}

@@ -72,13 +72,17 @@ def enrol_offline_setup(data_dir: Path, srv: RealServer, worker: str = "W001") -
 
 @pytest.fixture
 def make_app(kivy_window, tmp_path):
-    """``make_app(server=None, enrol=True, unlock=True)`` -> a running FieldwatchApp on a fresh data dir."""
+    """``make_app(server=None, enrol=True, unlock=True, data_dir=None)`` -> a running FieldwatchApp.
+
+    On a fresh data dir unless ``data_dir`` names one prepared by the test (then pass ``enrol=False``).
+    """
     made = []
 
-    def make(srv: RealServer | None = None, *, enrol: bool = True, unlock: bool = True, worker: str = "W001", **kw):
+    def make(srv: RealServer | None = None, *, enrol: bool = True, unlock: bool = True, worker: str = "W001",
+             data_dir: Path | None = None, **kw):
         from mobile.ui.app import FieldwatchApp
 
-        data_dir = tmp_path / f"phone{len(made)}"
+        data_dir = data_dir or tmp_path / f"phone{len(made)}"
         if enrol:
             enrol_offline_setup(data_dir, srv, worker)
         options = dict(device_settings=FAST, notification=NullNotification(), auto_sync_s=0, probe_s=0,

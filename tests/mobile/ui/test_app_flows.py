@@ -121,7 +121,7 @@ def test_sos_goes_first_and_the_banner_follows_the_network(tmp_path_factory, mak
         assert app.notification.sent and "SOS" in app.notification.sent[-1]["title"]
         app.go("sync")
         sync = screen_of(app, "sync")
-        assert sync.ids.queue.text.startswith("1. SOS / call for help (urgent)")
+        assert sync.ids.queue.text.startswith("1. SOS (urgent)")
         assert "3 waiting to send" in sync.ids.pending.text
         assert app.sync.network == "offline"
         screenshot("sync-offline")
