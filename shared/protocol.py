@@ -27,6 +27,7 @@ PULL_PATH = API_PREFIX + "/sync/pull"
 STATUS_PATH = API_PREFIX + "/sync/status"
 KEYS_PATH = API_PREFIX + "/keys"
 LIMITS_PATH = API_PREFIX + "/sync/limits"
+SITES_PATH = API_PREFIX + "/sites"
 
 ITEM_ACCEPTED = "accepted"
 ITEM_DUPLICATE = "duplicate"
@@ -117,6 +118,8 @@ class PullResponseSchema(BaseSchema):
     next_cursor = fields.Integer(required=True)
     has_more = fields.Boolean(required=True)
     server_time = fields.String(required=True)
+    # The rules the server sets for phones (as at enrolment), so a change reaches enrolled phones.
+    settings = fields.Dict(load_default=None, allow_none=True)
 
 
 class ServerKeySchema(BaseSchema):

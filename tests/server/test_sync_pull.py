@@ -40,3 +40,8 @@ def test_status_reports_counts(phone):
     phone.push([phone.seal("check_in", check_in())])
     data = phone.client.get("/api/v1/sync/status", headers=phone.auth).get_json()
     assert data["accepted"] == 1 and data["status"] == "active" and data["last_push_at"]
+
+
+def test_pull_carries_the_device_settings(phone):
+    settings = phone.pull().get_json()["settings"]
+    assert settings["check_in_interval_minutes"] == 60 and "critical" in settings["response_targets"]

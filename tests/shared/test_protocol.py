@@ -111,7 +111,7 @@ def test_pull_response_and_change():
         "changes": [{"seq": 1, "kind": "check_in", "rid": "r", "rev": "1764109800000-0000-d", "body": {"a": 1}}],
         "next_cursor": 1, "has_more": False, "server_time": "2026-11-26T05:30:00+00:00",
     }
-    assert p.PullResponseSchema().load(data) == data
+    assert p.PullResponseSchema().load(data) == {**data, "settings": None}  # settings: optional
     with pytest.raises(ValidationError):
         p.PullResponseSchema().load({**data, "changes": [{**data["changes"][0], "secret": 1}]})
 

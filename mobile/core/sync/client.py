@@ -40,7 +40,7 @@ from shared.errors import ReasonCode
 from ..errors import DeviceError
 
 GZIP_MIN_BYTES = 1024
-SITES_PATH = protocol.API_PREFIX + "/sites"
+SITES_PATH = protocol.SITES_PATH
 
 
 class SyncError(DeviceError):

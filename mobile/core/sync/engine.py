@@ -255,6 +255,8 @@ class SyncEngine:
                 else:
                     result.skipped += 1
             self.store.set_meta("hlc_last", str(self.ctx.clock.last))
+            if page.get("settings"):
+                self.store.set_meta("settings", page["settings"])  # e.g. new response targets
             self.store.set_cursor(max(page["next_cursor"], self.store.get_cursor()), now)
 
     def _apply_change(self, change: dict, now: str) -> bool:

@@ -237,7 +237,7 @@ class FakeServer:
         changes = [{k: c[k] for k in ("seq", "kind", "rid", "rev", "body")} for c in page]
         next_cursor = page[-1]["seq"] if page else cursor
         return 200, {}, {"changes": changes, "next_cursor": next_cursor, "has_more": len(visible) > limit,
-                         "server_time": _now()}
+                         "server_time": _now(), "settings": dict(self.settings)}
 
     def state_of(self, rid: str) -> dict | None:
         """The server's merged state of one record (from its feed)."""

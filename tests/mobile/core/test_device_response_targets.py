@@ -108,3 +108,10 @@ def test_pending_count_needs_no_pin(device):
     device.lock()
     assert device.waiting_to_send() == 2
     assert [i["check_in_status"] for i in device.outbox_items()] == ["ok", None]
+
+
+def test_new_targets_reach_an_enrolled_phone_on_its_next_sync(device, fake):
+    fake.settings = {**fake.settings, "response_targets": {"normal": {"acknowledge_minutes": 5, "arrive_minutes": 10, "restore_minutes": 20}}}
+    assert device.response_targets()["normal"]["acknowledge_minutes"] != 5
+    assert device.sync_now().ok
+    assert device.response_targets() == {"normal": {"acknowledge_minutes": 5, "arrive_minutes": 10, "restore_minutes": 20}}
