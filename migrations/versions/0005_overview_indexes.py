@@ -1,5 +1,7 @@
-"""overview indexes: each on-duty technician's latest safety check / check-in by (kind, worker, time);
-per-region site counts from an index alone
+"""overview indexes
+
+Each on-duty technician's latest safety check and check-in by (kind, worker, time);
+per-region site counts read from an index alone.
 
 Revision ID: 0005
 Revises: 0003
