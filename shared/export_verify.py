@@ -117,8 +117,16 @@ def csv_cells(n: int, record: Mapping[str, Any], context: Mapping[str, Any]) -> 
     return meta + readable_cells(h["kind"], record["fields"], record["withheld"]) + proof
 
 
+_STRINGS = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def canonical_strings(cells: list[str]) -> bytes:
+    """canonical_json of a list of strings, byte for byte (tests compare), in one call of the C encoder."""
+    return _STRINGS(cells).encode("utf-8")
+
+
 def csv_chain(previous: str, cells: list[str]) -> str:
-    return chain_next(previous, canonical_json(cells))
+    return chain_next(previous, canonical_strings(cells))
 
 
 def _record_from_csv(cells: list[str]) -> tuple[int, dict, dict]:

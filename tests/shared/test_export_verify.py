@@ -109,3 +109,8 @@ def test_wrong_export_key_and_not_a_bundle(tmp_path):
     result = ev.verify_bundle(str(out), other, workers=1)
     assert any("is not the given export key" in p.message for p in result.problems)
     assert not ev.verify_bundle(str(tmp_path / "nothing"), None).ok
+
+
+def test_canonical_strings_is_canonical_json_of_a_list_of_strings():
+    for cells in ([], ["a"], ["1", 'x"y', "éạ", "\n\\", "", "\x00\x1f", "[withheld]"]):
+        assert ev.canonical_strings(cells) == canonical_json(cells)
