@@ -16,6 +16,7 @@ import os
 import secrets
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timezone
 
 from shared import crypto
@@ -37,7 +38,7 @@ class KeyRing:
     def current_kid(self) -> str:
         return self.data["current"]
 
-    @property
+    @cached_property
     def box_privates(self) -> dict[str, bytes]:
         """{kid: X25519 private} for opening envelopes, old keys included."""
         return {k["kid"]: crypto.b64d(k["box_private"]) for k in self.data["keys"]}

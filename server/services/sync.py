@@ -35,7 +35,7 @@ from shared.protocol import ITEM_ACCEPTED, ITEM_DUPLICATE, ITEM_REJECTED
 from shared.schemas import KINDS, describe_errors, record_errors
 
 from ..extensions import db
-from ..models import Change, Device, QuarantineItem, RecordState, Revision, Site, Team, utcnow
+from ..models import Change, Device, QuarantineItem, RecordState, Revision, Site, Team, User, utcnow
 from . import records
 from .keys import KeyRing
 
@@ -67,8 +67,6 @@ class Sender:
     def of(cls, device: Device) -> "Sender":
         members = frozenset()
         if device.team_id is not None:
-            from ..models import User
-
             members = frozenset(db.session.scalars(select(User.code).where(User.team_id == device.team_id)))
         return cls(device.id, b64d(device.public_key), device.user.code if device.user else None, device.team_id, members)
 
