@@ -156,7 +156,6 @@ def compute(period: Period, region_code: str | None = None, difficulties: str | 
         regions = [r for r in regions if r.code == region_code]
         if not regions:
             raise Invalid(f"there is no region {region_code!r}")
-    wanted = {r.id for r in regions}
     site_region = dict(db.session.execute(select(Site.code, Site.region_id)).all())
     team_rows = db.session.execute(select(Team.id, Team.code, Team.region_id, Organisation.code, Organisation.is_partner)
                                    .join(Organisation, Organisation.id == Team.organisation_id)).all()

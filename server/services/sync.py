@@ -18,10 +18,9 @@ commits late.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import func, insert, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError

@@ -104,7 +104,6 @@ def test_a_week_offline_then_one_sync_in_priority_order(server, phone):
     clock = {"now": local_now() - timedelta(days=7)}
     device = phone("week", now=lambda: clock["now"], synchronous="NORMAL")  # durability mode is not under test here
     device.sync_now()
-    kinds = []
     for day in range(7):
         device.record_safety_check(36.4 + day / 10, ppe=["mask"], site_code="HN001")
         for slot in range(200):  # 1,414 records: a heavy week, kept so the suite stays near a minute
@@ -193,53 +192,4 @@ def test_server_killed_and_restarted(server, phone):
     rows = server.query("SELECT record_id FROM revision WHERE device_id = :d", {"d": device.enrolment()["device_id"]})
     assert {r[0] for r in rows} == ids and len(rows) == 5
 
-
-# --- network faults through a real TCP proxy -------------------------------------------------------
-
-@pytest.fixture
-def proxy(server):
-    from faultproxy import FaultProxy
-
-    p = FaultProxy(server.port)
-    yield p
-    p.close()
-
-
-@pytest.fixture
-def proxied_phone(server, proxy, tmp_path, sleeps):
-    settings = DeviceSettings(data_dir=tmp_path / "proxied", scrypt_n=2**4, sleep=sleeps, jitter=lambda: 0.5,
-                              timeout=(2.0, 10.0))
-    device = Device(settings, session=requests.Session())
-    device.enrol(proxy.url, server.new_codes(1, "W004")[0], "proxied phone", PIN)
-    yield device
-    device.close()
-
-
-def _revisions_of(server, saved) -> int:
-    ids = {s.record_id for s in saved}
-    rows = server.query("SELECT record_id FROM revision WHERE record_id IN (%s)" % ",".join(f"'{i}'" for i in ids))
-    return len(rows)
-
-
-@pytest.mark.parametrize("action", ["drop_request", "drop_response", "duplicate"])
-def test_network_fault_on_push_delivers_exactly_once(server, proxy, proxied_phone, action):
-    saved = [proxied_phone.record_check_in("ok") for _ in range(3)]
-    proxy.inject("/sync/push", action)
-    result = proxied_phone.sync_now()
-    assert result.ok, result.error
-    assert proxied_phone.sync_status()["pending_total"] == 0
-    assert _revisions_of(server, saved) == 3
-    pushes = [a for p, a in proxy.seen if p.endswith("/sync/push")]
-    assert pushes[0] == action
-    expected = {"drop_request": (3, 0), "drop_response": (0, 3), "duplicate": (0, 3)}[action]
-    assert (result.accepted, result.duplicate) == expected
-
-
-def test_connection_dropped_repeatedly_then_back(server, proxy, proxied_phone):
-    saved = proxied_phone.record_check_in("sos")
-    proxy.inject("/keys", "drop_request", times=10)
-    down = proxied_phone.sync_now()
-    assert not down.ok and down.error.reason == "network_error"
-    proxy.plan.clear()
-    up = proxied_phone.sync_now()
-    assert up.ok and up.accepted == 1 and _revisions_of(server, [saved]) == 1
+# Network faults through a real TCP proxy are in tests/e2e/test_sync_faults.py.
