@@ -1,15 +1,11 @@
 """Fixtures for the device core: tmp_path stores, a fake clock, no sleeps, and the in-process fake server."""
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # fakeserver.py sits next to the tests
-
-from fakeserver import BASE_URL, FakeServer, session_for  # noqa: E402
+from tests.mobile.core.fakeserver import BASE_URL, FakeServer, session_for
 
 from mobile.core.config import DeviceSettings  # noqa: E402
 from mobile.core.services import Device  # noqa: E402

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from conftest import PIN
-from fakeserver import BASE_URL, session_for
+from tests.mobile.core.conftest import PIN
+from tests.mobile.core.fakeserver import BASE_URL, session_for
 from mobile import device_cli
 from mobile.core.services import Device
 

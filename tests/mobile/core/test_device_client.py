@@ -6,7 +6,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from fakeserver import BASE_URL, FakeServer, session_for
+from tests.mobile.core.fakeserver import BASE_URL, FakeServer, session_for
 from mobile.core.sync.client import (
     AuthError, BadResponse, DeviceRevoked, LimitExceeded, RateLimited, RetryPolicy, ServerRejected,
     ServerUnavailable, SyncClient, TransportError, parse_retry_after,

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 import requests
 
-from conftest import PIN
+from tests.mobile.core.conftest import PIN
 from mobile.core.config import DeviceSettings, local_now
 from mobile.core.services import Device
-from realserver import SITES, RealServer
+from tests.mobile.core.realserver import SITES, RealServer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import PIN
-from fakeserver import BASE_URL
+from tests.mobile.core.conftest import PIN
+
 from mobile.core.services import Device
 from mobile.core.sync.engine import SyncResult
 from shared import protocol

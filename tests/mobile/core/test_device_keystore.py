@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import PIN
+from tests.mobile.core.conftest import PIN
 from mobile.core.errors import PinError, PinLockedOut, StoreLocked, WrongPin
 from mobile.core.keystore import KeyStore
 from mobile.core.services import Device

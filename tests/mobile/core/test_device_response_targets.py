@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from fakeserver import RESPONSE_TARGETS
+from tests.mobile.core.fakeserver import RESPONSE_TARGETS
 from mobile.core.services import response_of
 from mobile.core.store import MIGRATIONS, SCHEMA_VERSION, Store
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from fakeserver import BASE_URL, FakeServer
+from tests.mobile.core.fakeserver import BASE_URL, FakeServer
 from mobile.core.errors import (
     AlreadyEnrolled, DeviceError, NotEnrolled, NotFitForDuty, NotFound, TransitionNotAllowed, ValidationFailed,
 )
 from mobile.core.sync.client import ServerRejected
-from conftest import PIN
+from tests.mobile.core.conftest import PIN
 
 
 def test_validation_errors_carry_per_field_messages(device):

@@ -6,17 +6,14 @@ window, and drives frames itself (no App.run(), no sleeps: ``wait_until``).
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "core"))  # realserver.py: the e2e server process of the core's tests
 
-from kivy_helpers import advance, tap, type_into, wait_until  # noqa: E402
-from realserver import RealServer  # noqa: E402
+from tests.mobile.ui.kivy_helpers import advance, tap, type_into, wait_until  # noqa: E402
+from tests.mobile.core.realserver import RealServer  # noqa: E402
 
 PIN = "2468"
 FAST = dict(scrypt_n=2**4, max_attempts=1, sleep=lambda s: None, jitter=lambda: 0.0, timeout=(2.0, 10.0))

@@ -1,9 +1,9 @@
 """Enrol through the screen, take a job through its states, sync to a real server, SOS first, lose the network."""
 from __future__ import annotations
 
-from conftest import PIN, screen_of
-from kivy_helpers import advance, choose, screenshot, tap, type_into, wait_until
-from realserver import RealServer
+from tests.mobile.ui.conftest import PIN, screen_of
+from tests.mobile.ui.kivy_helpers import advance, choose, screenshot, tap, type_into, wait_until
+from tests.mobile.core.realserver import RealServer
 
 
 def test_enrol_through_the_screen_then_sync_reaches_zero(make_app, server):

@@ -1,8 +1,8 @@
 """Fill in and submit each form through the real window; see validation messages next to the field."""
 from __future__ import annotations
 
-from conftest import screen_of
-from kivy_helpers import advance, choose, screenshot, tap, type_into, wait_until
+from tests.mobile.ui.conftest import screen_of
+from tests.mobile.ui.kivy_helpers import advance, choose, screenshot, tap, type_into, wait_until
 
 
 def test_health_check_rejects_50_degrees_next_to_the_field_then_saves(make_app, server):

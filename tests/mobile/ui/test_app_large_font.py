@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import screen_of
-from kivy_helpers import advance, screenshot, tap, type_into, wait_until
+from tests.mobile.ui.conftest import screen_of
+from tests.mobile.ui.kivy_helpers import advance, screenshot, tap, type_into, wait_until
 
 LARGE = 2.0   # Android 14's largest font size (older phones stop at 1.3): what fits here fits there
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from conftest import FAST, PIN, enrol_offline_setup, screen_of
-from kivy_helpers import advance, screenshot, tap, type_into, wait_until
+from tests.mobile.ui.conftest import FAST, PIN, enrol_offline_setup, screen_of
+from tests.mobile.ui.kivy_helpers import advance, screenshot, tap, type_into, wait_until
 
 
 def scroll_to_top(widget) -> None:
