@@ -7,7 +7,7 @@ import os
 from flask import Flask, redirect
 
 from . import config, errors
-from .extensions import db, migrate
+from .extensions import compress, db, migrate
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -16,6 +16,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     config.load(app, test_config)
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
     db.init_app(app)
+    compress.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
     from .services.keys import init_keys
 

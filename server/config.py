@@ -23,6 +23,11 @@ DEFAULTS = {
     "ENROL_CODE_TTL_HOURS": 24,
     "STALE_DEVICE_MINUTES": 120,
     "SESSION_MINUTES": 480,
+    # Answers are gzipped for clients that ask (phones on thin links): pull pages shrink several-fold.
+    "COMPRESS_ALGORITHM": ["gzip"],
+    "COMPRESS_MIMETYPES": ["application/json", "text/html", "text/css", "application/javascript"],
+    "COMPRESS_MIN_SIZE": 1000,
+    "COMPRESS_LEVEL": 6,
     "API_TITLE": "fieldwatch",
     "API_VERSION": "v1",
     "OPENAPI_VERSION": "3.0.3",

@@ -1,6 +1,7 @@
 """Extensions, created unbound and bound in ``create_app`` (no app state on them)."""
 from __future__ import annotations
 
+from flask_compress import Compress
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
@@ -18,6 +19,7 @@ NAMING = {
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
 migrate = Migrate()
 api = Api()
+compress = Compress()
 
 
 @event.listens_for(Engine, "connect")

@@ -45,3 +45,15 @@ def test_status_reports_counts(phone):
 def test_pull_carries_the_device_settings(phone):
     settings = phone.pull().get_json()["settings"]
     assert settings["check_in_interval_minutes"] == 60 and "critical" in settings["response_targets"]
+
+
+def test_pull_pages_are_gzipped_for_clients_that_ask(phone):
+    import gzip
+    import json
+
+    phone.push([phone.seal("check_in", check_in(notes="waiting for the generator " * 10)) for _ in range(20)])
+    r = phone.client.get("/api/v1/sync/pull", headers={**phone.auth, "Accept-Encoding": "gzip"})
+    assert r.headers["Content-Encoding"] == "gzip"
+    page = json.loads(gzip.decompress(r.get_data()))
+    assert len(page["changes"]) == 20 and len(r.get_data()) < len(json.dumps(page)) / 3
+    assert "Content-Encoding" not in phone.pull().headers  # a client that does not ask gets plain JSON
