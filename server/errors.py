@@ -145,7 +145,7 @@ def _message_for(exc: HTTPException, status: int, errors: dict | None) -> str:
 
         return "The request is not valid: " + describe_errors(errors)
     if status == 413:
-        return exc.description if getattr(exc, "fieldwatch", False) else "The request body is over the server's limit."
+        return "The request body is over the server's limit (max_body_bytes)."
     if status == 400 and "JSON" in (exc.description or ""):
         return "The body is not valid JSON."
     return exc.description or HTTPStatus(status).phrase

@@ -44,6 +44,7 @@ from . import crypto
 from .canonical import canonical_json
 from .envelope import FORMAT_VERSION as ENVELOPE_VERSION
 from .envelope import verify_disclosed
+from .schemas import TIME_FIELD
 from .signing import verify_document
 
 FORMAT = "fieldwatch-export"
@@ -63,7 +64,7 @@ CSV_READABLE = ["when", "site_code", "status", "fit_for_duty", "temperature_c", 
 CSV_PROOF = ["v", "fields", "salts", "withheld", "signature"]
 CSV_COLUMNS = CSV_META + CSV_READABLE + CSV_PROOF + ["chain"]
 _CONTEXT_KEYS = ("worker_id", "occurred_at", "team", "region", "received_at", "origin")
-TIME_FIELDS = {"safety_check": "taken_at", "check_in": "at", "site_status": "observed_at", "repair_job": "reported_at"}
+TIME_FIELDS = TIME_FIELD  # the record's own time, per kind (shared.schemas)
 _CHAIN_PREFIX = b'{"chain":"'
 _CHAIN_LEN = 64
 

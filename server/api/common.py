@@ -8,7 +8,7 @@ from flask import current_app, g, request
 from shared.errors import ReasonCode
 from shared.protocol import Limits
 
-from ..errors import DomainError, LimitExceeded, Unauthorized
+from ..errors import DomainError, LimitExceeded
 from ..services import enrolment
 
 
@@ -54,9 +54,4 @@ def current_device():
 
 def require_device() -> None:
     """before_request for device routes: a known token. A revoked device is let through only to push (to quarantine)."""
-    device = enrolment.find_device_by_token(bearer_token())
-    if device is None:
-        enrolment.authenticate(bearer_token())  # raises the right 401
-    if device.status == "revoked" and request.endpoint != "sync.Push":
-        raise Unauthorized("This device was revoked; ask your supervisor to enrol it again.", ReasonCode.DEVICE_REVOKED)
-    g.device = device
+    g.device = enrolment.authenticate(bearer_token(), allow_revoked=request.endpoint == "sync.Push")

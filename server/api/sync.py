@@ -1,7 +1,7 @@
 """Sync endpoints for devices: push, pull, status, limits."""
 from __future__ import annotations
 
-from flask import jsonify
+from flask import jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -14,6 +14,7 @@ from ..errors import Invalid, LimitExceeded, Unauthorized
 from ..services import sync
 from ..services.keys import keyring
 from .common import current_device, decode_body, limits, require_device
+from .devices import device_settings
 
 blp = Blueprint("sync", __name__, url_prefix="/api/v1/sync", description="Device sync: push envelopes, pull changes.")
 
@@ -21,8 +22,6 @@ blp = Blueprint("sync", __name__, url_prefix="/api/v1/sync", description="Device
 @blp.before_request
 def _before():
     decode_body()
-    from flask import request
-
     if request.endpoint != "sync.Limits":
         require_device()
 
@@ -65,8 +64,6 @@ class Pull(MethodView):
         size = args.get("limit") or lim.default_page_size
         if size > lim.max_page_size:
             raise Invalid(f"limit may be at most max_page_size={lim.max_page_size}.", ReasonCode.PAGE_TOO_LARGE)
-        from .devices import device_settings
-
         return jsonify({**sync.pull(current_device(), args["cursor"], size, _report(args), keyring()), "settings": device_settings()})
 
 

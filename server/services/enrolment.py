@@ -96,23 +96,20 @@ def enrol(code: str, public_key: str, label: str, app_version: str) -> tuple[Dev
     return device, token
 
 
-def authenticate(token: str | None) -> Device:
-    """The device a bearer token belongs to; Unauthorized (or device_revoked) otherwise."""
+def authenticate(token: str | None, allow_revoked: bool = False) -> Device:
+    """The device a bearer token belongs to; Unauthorized (or device_revoked) otherwise.
+
+    ``allow_revoked`` lets a revoked device through so that what it still
+    pushes can be quarantined before it is told 401 device_revoked.
+    """
     if not token:
         raise Unauthorized("This request needs a device token (Authorization: Bearer ...).")
     device = db.session.scalar(select(Device).where(Device.token_hash == _hash(token)))
     if device is None:
         raise Unauthorized("This device token is not known; enrol the device again.")
-    if device.status == "revoked":
+    if device.status == "revoked" and not allow_revoked:
         raise Unauthorized("This device was revoked; ask your supervisor to enrol it again.", ReasonCode.DEVICE_REVOKED)
     return device
-
-
-def find_device_by_token(token: str | None) -> Device | None:
-    """The device of a token whatever its status (so a revoked device's items can be quarantined)."""
-    if not token:
-        return None
-    return db.session.scalar(select(Device).where(Device.token_hash == _hash(token)))
 
 
 def revoke(device_id: str, by: User | None = None) -> Device:

@@ -4,11 +4,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from shared.schemas import HEALTH_FIELDS
+from shared.schemas import HEALTH_FIELDS, TIME_FIELD
 
 from .keys import KeyRing
 
-_TIME_FIELD = {"safety_check": "taken_at", "check_in": "at", "site_status": "observed_at", "repair_job": "reported_at"}
 
 
 def split_health(kind: str, body: dict, ring: KeyRing) -> tuple[dict, bytes | None, str | None]:
@@ -30,7 +29,7 @@ def join_health(body: dict, health: bytes | None, key_id: str | None, ring: KeyR
 
 def occurred_at(kind: str, body: dict) -> datetime | None:
     """The time the record is about (taken, checked in, observed, reported)."""
-    value = body.get(_TIME_FIELD.get(kind, ""))
+    value = body.get(TIME_FIELD.get(kind, ""))
     return datetime.fromisoformat(value) if value else None
 
 

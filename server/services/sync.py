@@ -147,9 +147,21 @@ def push(sender: Sender, items: list, report: DeviceReport, ring: KeyRing) -> di
     return {"results": [r.__dict__ for r in results], "receipt": receipt, "server_time": now.isoformat()}
 
 
-def _begin_write(sender: Sender, now: datetime) -> None:
+def _lock_feed() -> None:
+    """PostgreSQL: serialise writers of the change feed until commit, so numbers become visible in order."""
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PUSH_LOCK_ID})
+
+
+def _revision_row(kind: str, record_id: str, rev: str, body: dict, ring: KeyRing, now: datetime, **evidence) -> dict:
+    """A revision row: the body without health fields, those encrypted apart, the query columns."""
+    stored, health, key_id = records.split_health(kind, body, ring)
+    return {"record_id": record_id, "rev": rev, "kind": kind, "body": stored, "health": health, "health_key_id": key_id,
+            "worker_id": stored.get("worker_id"), "occurred_at": records.occurred_at(kind, stored), "received_at": now, **evidence}
+
+
+def _begin_write(sender: Sender, now: datetime) -> None:
+    _lock_feed()
     # On SQLite this first write takes the write lock (waiting, not failing) before any read.
     db.session.execute(update(Device).where(Device.id == sender.device_id).values(last_contact_at=now))
 
@@ -249,17 +261,12 @@ def _routing(kind: str, body: dict, sender_team: int | None, sites: dict, teams:
 def _insert_accepted(sender, accepted, sites, teams, states, ring, now) -> None:
     if not accepted:
         return
-    rows = []
-    for item in accepted:
-        h, opened = item.header, item.opened
-        body, health, key_id = records.split_health(h["kind"], opened.body, ring)
-        rows.append({
-            "record_id": h["rid"], "rev": h["rev"], "kind": h["kind"], "device_id": sender.device_id,
-            "envelope": item.raw.decode(), "envelope_hash": item.wire_hash,
-            "content_hash": item.content_hash, "body": body, "health": health, "health_key_id": key_id,
-            "secret": b64e(opened.secret), "signature": b64e(opened.signature),
-            "worker_id": body.get("worker_id"), "occurred_at": records.occurred_at(h["kind"], body), "received_at": now,
-        })
+    rows = [
+        _revision_row(item.header["kind"], item.header["rid"], item.header["rev"], item.opened.body, ring, now,
+                      device_id=sender.device_id, envelope=item.raw.decode(), envelope_hash=item.wire_hash,
+                      content_hash=item.content_hash, secret=b64e(item.opened.secret), signature=b64e(item.opened.signature))
+        for item in accepted
+    ]
     ids = db.session.execute(insert(Revision).returning(Revision.id, sort_by_parameter_order=True), rows).scalars().all()
     changes, touched = [], {}
     for row, revision_id in zip(rows, ids):
@@ -449,17 +456,15 @@ def write_by_person(kind: str, record_id: str, body: dict, user_id: int, ring: K
 
         raise Invalid(describe_errors(errors), ReasonCode.INVALID_RECORD, {"errors": errors})
     now = utcnow()
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PUSH_LOCK_ID})
+    _lock_feed()
     states = _load_states({record_id})
     state = states.get(record_id)
     if state is not None:
         _server_clock.receive(state["rev"])
     rev = str(_server_clock.tick())
-    stored, health, key_id = records.split_health(kind, body, ring)
-    revision = Revision(record_id=record_id, rev=rev, kind=kind, author_user_id=user_id, content_hash=sha256_hex(canonical_json(body)),
-                        body=stored, health=health, health_key_id=key_id, worker_id=body.get("worker_id"),
-                        occurred_at=records.occurred_at(kind, body), received_at=now)
+    revision = Revision(**_revision_row(kind, record_id, rev, body, ring, now, author_user_id=user_id,
+                                        content_hash=sha256_hex(canonical_json(body))))
+    stored = revision.body
     db.session.add(revision)
     db.session.flush()
     sites = _sites({body.get("site_code")} - {None})

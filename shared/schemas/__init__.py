@@ -16,6 +16,8 @@ RECORD_SCHEMAS: dict[str, type[RecordSchema]] = {
     "repair_job": RepairJobSchema,
 }
 KINDS = tuple(RECORD_SCHEMAS)
+# The field holding the time a record is about, per kind (filters, sorting, exports).
+TIME_FIELD = {"safety_check": "taken_at", "check_in": "at", "site_status": "observed_at", "repair_job": "reported_at"}
 _instances: dict[str, Schema] = {}
 
 
@@ -49,5 +51,5 @@ def describe_errors(errors: dict, prefix: str = "") -> str:
 __all__ = [
     "BaseSchema", "PositionSchema", "RecordSchema", "CheckInSchema", "RepairJobSchema", "SafetyCheckSchema",
     "SiteStatusSchema", "RECORD_SCHEMAS", "KINDS", "JOB_STATES", "CHECK_IN_STATUSES", "HEALTH_FIELDS",
-    "schema_for", "record_errors", "describe_errors", "next_states", "assess_fitness", "ValidationError",
+    "TIME_FIELD", "schema_for", "record_errors", "describe_errors", "next_states", "assess_fitness", "ValidationError",
 ]
