@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import secrets
 
+from . import fastjson
+
 DEFAULTS = {
     # None: SQLite file in the instance folder (WAL mode).
     "DATABASE_URL": None,
@@ -51,7 +53,7 @@ def load(app, overrides: dict | None) -> None:
         app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "fieldwatch.db")
     app.config["DATABASE_URL"] = _driver_url(app.config["DATABASE_URL"])
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, **fastjson.engine_options()})
     if not app.config["KEYS_DIR"]:
         app.config["KEYS_DIR"] = os.path.join(app.instance_path, "keys")
     if not app.config["SECRET_KEY"]:

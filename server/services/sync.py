@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, or_, select, text, tuple_, update
+from sqlalchemy import bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from shared import envelope, merge
@@ -204,16 +204,18 @@ def _store(sender: Sender, checked: list[_Item], report: DeviceReport, ring: Key
 
 
 def _existing_revisions(pairs: set) -> dict:
+    # By record id alone (the unique index's first column): a plain IN is one index seek per id on
+    # both databases, where a row-value IN of (id, rev) pairs is not always planned as one.
     if not pairs:
         return {}
     found = {}
-    pairs = list(pairs)
-    for start in range(0, len(pairs), 200):
-        chunk = pairs[start:start + 200]
+    record_ids = sorted({rid for rid, _ in pairs})
+    table = Revision.__table__
+    for start in range(0, len(record_ids), 500):
         rows = db.session.execute(
-            select(Revision.record_id, Revision.rev, Revision.content_hash).where(tuple_(Revision.record_id, Revision.rev).in_(chunk))
+            select(table.c.record_id, table.c.rev, table.c.content_hash).where(table.c.record_id.in_(record_ids[start:start + 500]))
         )
-        found.update({(r.record_id, r.rev): r.content_hash for r in rows})
+        found.update({(r.record_id, r.rev): r.content_hash for r in rows if (r.record_id, r.rev) in pairs})
     return found
 
 
@@ -267,7 +269,9 @@ def _insert_accepted(sender, accepted, sites, teams, states, ring, now) -> None:
                       content_hash=item.content_hash, secret=b64e(item.opened.secret), signature=b64e(item.opened.signature))
         for item in accepted
     ]
-    ids = db.session.execute(insert(Revision).returning(Revision.id, sort_by_parameter_order=True), rows).scalars().all()
+    # Core inserts on the tables: the ORM's bulk machinery costs more than the statements here.
+    revisions = Revision.__table__
+    ids = db.session.execute(insert(revisions).returning(revisions.c.id, sort_by_parameter_order=True), rows).scalars().all()
     changes, touched = [], {}
     for row, revision_id in zip(rows, ids):
         team_id, region_id = _routing(row["kind"], row["body"], sender.team_id, sites, teams)
@@ -276,7 +280,7 @@ def _insert_accepted(sender, accepted, sites, teams, states, ring, now) -> None:
         changes.append({"record_id": row["record_id"], "rev": row["rev"], "kind": row["kind"], "revision_id": revision_id,
                         "worker_id": row["worker_id"], "team_id": team_id, "region_id": region_id, "created_at": now})
     _write_states(touched.values())
-    db.session.execute(insert(Change), changes)
+    db.session.execute(insert(Change.__table__), changes)
 
 
 _STATE_COLUMNS = ("record_id", "kind", "rev", "body", "field_revs", "device_id", "worker_id", "site_code", "team_id",
@@ -315,7 +319,7 @@ def _write_states(states) -> None:
     fresh = [{c: s[c] for c in _STATE_COLUMNS} for s in states if not s["_stored"]]
     stored = [{c: s[c] for c in _STATE_COLUMNS} for s in states if s["_stored"]]
     if fresh:
-        db.session.execute(insert(RecordState), fresh)
+        db.session.execute(insert(RecordState.__table__), fresh)
     if stored:
         db.session.execute(update(RecordState), stored)  # bulk UPDATE by primary key
     newest: dict = {}
@@ -323,22 +327,28 @@ def _write_states(states) -> None:
         if s["kind"] == "site_status":
             code = s["body"]["site_code"]
             newest[code] = merge.newest(newest.get(code), s)
-    for s in newest.values():
-        _update_site_current(s["body"], s["rev"])
+    if newest:
+        db.session.execute(_SITE_CURRENT, [_site_current_values(s["body"], s["rev"]) for s in newest.values()])
     for s in states:
         s["_stored"] = True
 
 
-def _update_site_current(body: dict, rev: str) -> None:
-    # Newest observation by HLC wins (shared.merge.newest); the guard keeps it order-independent across batches.
-    db.session.execute(
-        update(Site)
-        .where(Site.code == body["site_code"], or_(Site.status_rev.is_(None), Site.status_rev < rev))
-        .values(status_rev=rev, status_state=body["state"], status_power=body["power_source"], status_access=body["access"],
-                status_backup_tx=body["backup_transmission"], status_mobile_bts=body["mobile_bts_deployed"],
-                status_at=datetime.fromisoformat(body["observed_at"]), status_notes=body.get("notes") or None)
-        .execution_options(synchronize_session=False)
-    )
+# Newest observation by HLC wins (shared.merge.newest); the guard keeps it order-independent across batches.
+# One statement, executed once per site of the batch (executemany).
+_sites_table = Site.__table__
+_SITE_CURRENT = (
+    update(_sites_table)
+    .where(_sites_table.c.code == bindparam("b_code"), or_(_sites_table.c.status_rev.is_(None), _sites_table.c.status_rev < bindparam("b_rev")))
+    .values(status_rev=bindparam("b_rev"), status_state=bindparam("b_state"), status_power=bindparam("b_power"),
+            status_access=bindparam("b_access"), status_backup_tx=bindparam("b_backup_tx"), status_mobile_bts=bindparam("b_mobile_bts"),
+            status_at=bindparam("b_at"), status_notes=bindparam("b_notes"))
+)
+
+
+def _site_current_values(body: dict, rev: str) -> dict:
+    return {"b_code": body["site_code"], "b_rev": rev, "b_state": body["state"], "b_power": body["power_source"],
+            "b_access": body["access"], "b_backup_tx": body["backup_transmission"], "b_mobile_bts": body["mobile_bts_deployed"],
+            "b_at": datetime.fromisoformat(body["observed_at"]), "b_notes": body.get("notes") or None}
 
 
 def _quarantine(device_id: str | None, rejected: list[_Item], now: datetime) -> None:
