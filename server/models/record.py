@@ -79,10 +79,17 @@ class Change(db.Model):
     rev: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(32))
     revision_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
-    worker_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    team_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
-    region_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    worker_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    team_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    region_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at = mapped_column(UTCDateTime, default=utcnow)
+
+
+# Pull reads "what this device may see after seq C" as one ordered index range per visibility rule
+# (services.sync.pull), so a page costs its own size, not the size of the feed behind it (migration 0006).
+Index("ix_change_worker_seq", Change.worker_id, Change.seq)
+Index("ix_change_team_kind_seq", Change.team_id, Change.kind, Change.seq)
+Index("ix_change_region_kind_seq", Change.region_id, Change.kind, Change.seq)
 
 
 # The overview's read paths (issue 5, migration 0005): each on-duty technician's latest safety check and

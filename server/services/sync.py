@@ -22,7 +22,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, or_, select, text, update
+import orjson
+from sqlalchemy import Text, bindparam, cast, func, insert, or_, select, text, union_all, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from shared import envelope, merge
@@ -401,11 +402,11 @@ def pull(device: Device, cursor: int, limit: int, report: DeviceReport, ring: Ke
     """Changes the device may see after ``cursor``, in order, with the next cursor."""
     now = utcnow()
     max_seq = db.session.scalar(select(func.max(Change.seq))) or 0
-    visible = _visible_to(device)
     rows = db.session.execute(
-        select(Change.seq, Change.kind, Change.record_id, Change.rev, Revision.body, Revision.health, Revision.health_key_id)
+        select(Change.seq, Change.kind, Change.record_id, Change.rev, cast(Revision.body, Text).label("body"), Revision.health,
+               Revision.health_key_id)
         .join(Revision, Revision.id == Change.revision_id)
-        .where(Change.seq > cursor, visible)
+        .where(Change.seq.in_(_visible_seqs(device, cursor, limit + 1)))
         .order_by(Change.seq)
         .limit(limit + 1)
     ).all()
@@ -415,11 +416,7 @@ def pull(device: Device, cursor: int, limit: int, report: DeviceReport, ring: Ke
         next_cursor = rows[-1].seq
     else:
         next_cursor = max([cursor, max_seq] + [r.seq for r in rows])
-    changes = [
-        {"seq": r.seq, "kind": r.kind, "rid": r.record_id, "rev": r.rev,
-         "body": records.join_health(r.body, r.health, r.health_key_id, ring)}
-        for r in rows
-    ]
+    changes = [{"seq": r.seq, "kind": r.kind, "rid": r.record_id, "rev": r.rev, "body": _pull_body(r, ring)} for r in rows]
     values = _report_values(report, now)
     values.update(last_pull_at=now, last_cursor=next_cursor)
     db.session.execute(update(Device).where(Device.id == device.id).values(**values))
@@ -427,19 +424,35 @@ def pull(device: Device, cursor: int, limit: int, report: DeviceReport, ring: Ke
     return {"changes": changes, "next_cursor": next_cursor, "has_more": has_more, "server_time": now.isoformat()}
 
 
-def _visible_to(device: Device):
-    """Own records, the team's jobs (and unassigned jobs in its region), the region's site statuses."""
+def _pull_body(row, ring: KeyRing):
+    # Pull is JSON-bound: a body without health fields goes out as the stored JSON text, never parsed.
+    if row.health is None:
+        return orjson.Fragment(row.body)
+    return records.join_health(orjson.loads(row.body), row.health, row.health_key_id, ring)
+
+
+def _visible_seqs(device: Device, cursor: int, n: int):
+    """The first ``n`` change numbers after ``cursor`` this device may see, as a subquery.
+
+    One arm per visibility rule (own records, the team's jobs, unassigned jobs in
+    its region, the region's site statuses), each an ordered range of its own
+    index (migration 0006) cut at ``n``: a page costs its size, however long the
+    feed behind the cursor.
+    """
     region_id = device.team.region_id if device.team else None
-    clauses = []
     worker = device.user.code if device.user else None
+    rules = []
     if worker:
-        clauses.append((Change.kind.in_(("safety_check", "check_in"))) & (Change.worker_id == worker))
+        rules.append((Change.worker_id == worker) & Change.kind.in_(("safety_check", "check_in")))
     if device.team_id is not None:
-        clauses.append((Change.kind == "repair_job") & (Change.team_id == device.team_id))
+        rules.append((Change.team_id == device.team_id) & (Change.kind == "repair_job"))
     if region_id is not None:
-        clauses.append((Change.kind == "repair_job") & Change.team_id.is_(None) & (Change.region_id == region_id))
-        clauses.append((Change.kind == "site_status") & (Change.region_id == region_id))
-    return or_(*clauses) if clauses else text("1=0")
+        rules.append((Change.region_id == region_id) & (Change.kind == "repair_job") & Change.team_id.is_(None))
+        rules.append((Change.region_id == region_id) & (Change.kind == "site_status"))
+    if not rules:
+        return select(Change.seq).where(text("1=0"))
+    arms = [select(Change.seq).where(Change.seq > cursor, rule).order_by(Change.seq).limit(n).subquery() for rule in rules]
+    return union_all(*(select(arm.c.seq) for arm in arms))
 
 
 def device_status(device: Device) -> dict:

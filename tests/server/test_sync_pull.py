@@ -57,3 +57,25 @@ def test_pull_pages_are_gzipped_for_clients_that_ask(phone):
     page = json.loads(gzip.decompress(r.get_data()))
     assert len(page["changes"]) == 20 and len(r.get_data()) < len(json.dumps(page)) / 3
     assert "Content-Encoding" not in phone.pull().headers  # a client that does not ask gets plain JSON
+
+
+def test_small_pages_interleave_every_kind_the_device_sees_in_feed_order(phone):
+    # Each visibility rule is read as its own index range; a page must still be the next N changes of all of them.
+    kinds = ["check_in", "site_status", "repair_job", "safety_check", "site_status", "check_in", "repair_job", "site_status"]
+    bodies = {"check_in": check_in, "site_status": lambda: site_status("HN002"), "repair_job": repair_job,
+              "safety_check": lambda: safety_check(temperature_c=36.5)}
+    for kind in kinds:  # one push each: the feed interleaves the kinds
+        assert phone.push([phone.seal(kind, bodies[kind]())]).status_code == 200
+    everything, _, _ = _drain(phone)
+    for limit in (1, 2, 3):
+        paged, cursor, pages = _drain(phone, limit=limit)
+        assert [c["seq"] for c in paged] == [c["seq"] for c in everything]
+        assert [c["kind"] for c in paged] == kinds and pages >= len(kinds) // limit
+
+
+def test_health_fields_come_back_inside_the_body_and_other_bodies_unchanged(phone):
+    sent = site_status("HN002")
+    phone.push([phone.seal("safety_check", safety_check(temperature_c=37.1, symptoms=["cough"])), phone.seal("site_status", sent)])
+    changes = {c["kind"]: c["body"] for c in _drain(phone)[0]}
+    assert changes["safety_check"]["temperature_c"] == 37.1 and changes["safety_check"]["symptoms"] == ["cough"]
+    assert changes["site_status"] == sent

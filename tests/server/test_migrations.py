@@ -1,0 +1,32 @@
+"""Migrations: the models and the migrated schema agree, and every migration goes down and up again."""
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+
+from server.extensions import db
+
+
+def _differences() -> list:
+    with db.engine.connect() as conn:
+        return compare_metadata(MigrationContext.configure(conn), db.metadata)
+
+
+def test_models_match_the_migrated_schema(app):
+    assert _differences() == []
+
+
+def test_pull_indexes_exist(app):
+    names = {ix["name"] for ix in db.inspect(db.engine).get_indexes("change")}
+    assert {"ix_change_worker_seq", "ix_change_team_kind_seq", "ix_change_region_kind_seq"} <= names
+    assert not names & {"ix_change_worker_id", "ix_change_team_id", "ix_change_region_id"}
+
+
+def test_down_to_base_and_up_again(app):
+    downgrade(revision="base")
+    db.session.remove()
+    assert set(db.inspect(db.engine).get_table_names()) <= {"alembic_version"}
+    upgrade()
+    db.session.remove()
+    assert _differences() == []
