@@ -133,6 +133,24 @@ def peak_memory_mb(proc: subprocess.Popen) -> float:
     return max(peaks) if peaks else float("nan")
 
 
+def _cpu_seconds(pid: str) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def cpu_by_role(server: subprocess.Popen) -> dict:
+    """CPU seconds used so far by the server's processes, the database server's, and this client."""
+    workers = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
+    postgres = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()
+    client = os.times()
+    return {"server": sum(_cpu_seconds(p) for p in [str(server.pid)] + workers),
+            "database": sum(_cpu_seconds(p) for p in postgres), "client": client.user + client.system}
+
+
 class Wire:
     def __init__(self):
         self.lock = threading.Lock()
@@ -179,12 +197,14 @@ def run_backend(name: str, database_url: str, records: int, tmp: str) -> dict:
         batches = [(d, d.seal_many(per, rng, sites)) for d in devices[1:9]]
         wire8 = Wire()
         threads = [threading.Thread(target=push_all, args=(url, d, its, wire8)) for d, its in batches]
-        t0 = time.perf_counter()
+        cpu0, t0 = cpu_by_role(server), time.perf_counter()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         result["push_8_devices_rps"] = per * 8 / (time.perf_counter() - t0)
+        cpu1 = cpu_by_role(server)
+        result["push_cpu_us"] = {role: (cpu1[role] - cpu0[role]) / (per * 8) * 1e6 for role in cpu0}
         # full pull by a device that sees every site status of the region
         reader = devices[9]
         total, cursor, t0 = 0, 0, time.perf_counter()
@@ -263,6 +283,8 @@ def main() -> None:
         print(f"\n== {r['backend']} ({args.records} records of ~1 KB, gunicorn 4 workers x 2 threads) ==")
         print(f"push, 1 device:            {r['push_1_device_rps']:,.0f} records/s")
         print(f"push, 8 devices:           {r['push_8_devices_rps']:,.0f} records/s  ({r['push_8_devices_rps'] / ceiling:.0%} of the crypto ceiling)")
+        cpu = r["push_cpu_us"]
+        print(f"  CPU per pushed record:   server {cpu['server']:.0f} µs, database {cpu['database']:.0f} µs, bench client {cpu['client']:.0f} µs")
         print(f"full pull:                 {r['full_pull_rps']:,.0f} records/s ({r['full_pull_records']} records)")
         print(f"incremental pull (100):    median {r['incremental_pull_ms_median']:.1f} ms, p95 {r['incremental_pull_ms_p95']:.1f} ms")
         print(f"server peak memory:        {r['server_peak_worker_mb']:.0f} MB (largest worker)")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Text, bindparam, cast, func, insert, or_, select, text, union_all, update
+from sqlalchemy import JSON, Text, bindparam, cast, func, insert, or_, select, text, union_all, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from shared import envelope, merge
@@ -34,6 +34,7 @@ from shared.errors import EnvelopeError, ReasonCode
 from shared.protocol import ITEM_ACCEPTED, ITEM_DUPLICATE, ITEM_REJECTED
 from shared.schemas import KINDS, describe_errors, record_errors
 
+from .. import fastjson
 from ..extensions import db
 from ..models import Change, Device, QuarantineItem, RecordState, Revision, Site, Team, User, utcnow
 from . import records
@@ -273,8 +274,7 @@ def _insert_accepted(sender, accepted, sites, teams, states, ring, now) -> None:
     ids = _reserve_revision_ids(len(rows))
     for row, revision_id in zip(rows, ids):
         row["id"] = revision_id
-    # Core inserts on the tables: the ORM's bulk machinery costs more than the statements here.
-    db.session.execute(insert(Revision.__table__), rows)
+    _bulk_insert(Revision.__table__, rows)
     changes, touched = [], {}
     for row, revision_id in zip(rows, ids):
         team_id, region_id = _routing(row["kind"], row["body"], sender.team_id, sites, teams)
@@ -283,7 +283,32 @@ def _insert_accepted(sender, accepted, sites, teams, states, ring, now) -> None:
         changes.append({"record_id": row["record_id"], "rev": row["rev"], "kind": row["kind"], "revision_id": revision_id,
                         "worker_id": row["worker_id"], "team_id": team_id, "region_id": region_id, "created_at": now})
     _write_states(touched.values())
-    db.session.execute(insert(Change.__table__), changes)
+    _bulk_insert(Change.__table__, changes)
+
+
+def _bulk_insert(table, rows: list[dict]) -> None:
+    """Insert rows that all have the same keys: COPY on PostgreSQL, a Core executemany elsewhere.
+
+    COPY costs the database a fraction of one INSERT per row, and the push writes three rows
+    per record. Values go through each column's own bind processing (JSON text, UTC times).
+    """
+    if not rows:
+        return
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(insert(table), rows)  # Core: the ORM's bulk machinery costs more than the statements
+        return
+    names = list(rows[0])
+    processors = [table.c[name].type.bind_processor(connection.dialect) for name in names]
+    for i, name in enumerate(names):
+        if isinstance(table.c[name].type, JSON):
+            processors[i] = fastjson.dumps_text
+    columns = ", ".join(f'"{name}"' for name in names)
+    with connection.connection.driver_connection.cursor() as cursor:
+        with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row([value if process is None else process(value)
+                                for process, value in zip(processors, (row[name] for name in names))])
 
 
 def _reserve_revision_ids(n: int) -> list[int]:
@@ -334,8 +359,7 @@ def _write_states(states) -> None:
     """Insert new states and update changed ones, in bulk; then the sites' current observations."""
     fresh = [{c: s[c] for c in _STATE_COLUMNS} for s in states if not s["_stored"]]
     stored = [{c: s[c] for c in _STATE_COLUMNS} for s in states if s["_stored"]]
-    if fresh:
-        db.session.execute(insert(RecordState.__table__), fresh)
+    _bulk_insert(RecordState.__table__, fresh)
     if stored:
         db.session.execute(update(RecordState), stored)  # bulk UPDATE by primary key
     newest: dict = {}
