@@ -1,6 +1,6 @@
 """Sync benchmark: prints figures, asserts nothing.
 
-A real server under gunicorn (on SQLite, and on PostgreSQL with --pg URL or
+A real server under gunicorn with the repository's gunicorn.conf.py (on SQLite, and on PostgreSQL with --pg URL or
 FIELDWATCH_TEST_DATABASE_URL), real HTTP, records of about 1 KB sealed like a
 phone seals them. Measures:
 
@@ -39,6 +39,9 @@ from shared.clock import HybridLogicalClock  # noqa: E402
 
 WORDS = ("generator fuel rectifier battery feeder fibre splice cabinet tower antenna alarm shelter door cooling "
          "transmission microwave link outage restored crew access road flooded landslide checked replaced").split()
+
+
+WORKERS = 2 * os.cpu_count()
 
 
 def free_port() -> int:
@@ -106,7 +109,8 @@ with app.app_context():
 
 def start_server(env: dict, port: int) -> subprocess.Popen:
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    proc = subprocess.Popen([gunicorn, "-w", "4", "-k", "gthread", "--threads", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+    config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gunicorn.conf.py")  # the one the README runs
+    proc = subprocess.Popen([gunicorn, "-c", config, "-w", str(WORKERS), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--access-logfile", "/dev/null",
                              "server:create_app()"], env=env)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -280,7 +284,7 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for r in results:
-        print(f"\n== {r['backend']} ({args.records} records of ~1 KB, gunicorn 4 workers x 2 threads) ==")
+        print(f"\n== {r['backend']} ({args.records} records of ~1 KB, gunicorn, {WORKERS} sync workers) ==")
         print(f"push, 1 device:            {r['push_1_device_rps']:,.0f} records/s")
         print(f"push, 8 devices:           {r['push_8_devices_rps']:,.0f} records/s  ({r['push_8_devices_rps'] / ceiling:.0%} of the crypto ceiling)")
         cpu = r["push_cpu_us"]

@@ -11,18 +11,33 @@ Push, per batch:
    new revisions are stored as evidence, merged into the record's state with
    :mod:`shared.merge`, and appended to the change feed.
 
-The transaction starts with a write (SQLite) or a transaction-scoped advisory
-lock (PostgreSQL), so merges of one record never interleave and change
-numbers become visible in order: a cursor can never pass a change that
-commits late.
+What keeps concurrent pushes correct:
+
+- merges of one record never interleave: SQLite has one writer at a time; on
+  PostgreSQL the states to merge are read ``FOR UPDATE`` (in record id order,
+  so two pushes cannot wait on each other), and a record new to both sides
+  meets the primary key and retries;
+- a revision is stored once: the unique (record id, revision) makes the loser
+  of a race retry, and the retry answers ``duplicate``;
+- change numbers become visible in order, so a cursor never passes a change
+  that commits late: on PostgreSQL the feed is appended under a
+  transaction-scoped advisory lock taken *last*, just before the changes are
+  written, and held to commit. Only that short tail is serialised; pushes of
+  different records do the rest of their writing side by side.
 """
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's own busy wait serialises pushes alone
+    fcntl = None
 from sqlalchemy import JSON, Text, bindparam, cast, func, insert, or_, select, text, union_all, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -90,11 +105,8 @@ class _Item:
     opened: envelope.Opened | None = None
     error: EnvelopeError | None = None
     content_hash: str = ""
-    raw: bytes = b""  # canonical bytes of the wire form, made once: stored, hashed, receipted
-
-    @property
-    def wire_hash(self) -> str:
-        return sha256_hex(self.raw)
+    wire_hash: str = ""  # of the canonical wire form: what the receipt lists
+    row: dict | None = None  # the revision row, made before the feed lock is taken
 
     @property
     def header(self) -> dict:
@@ -102,8 +114,8 @@ class _Item:
         return h if isinstance(h, dict) else {}
 
 
-def _check(index: int, wire, sender: Sender, ring: KeyRing) -> _Item:
-    """Step 1 for one item: open, verify, validate. Never raises."""
+def _check(index: int, wire, sender: Sender, ring: KeyRing, now: datetime) -> _Item:
+    """Step 1 for one item: open, verify, validate, and make its revision row. Never raises."""
     item = _Item(index, wire)
     try:
         header = envelope.check_shape(wire)
@@ -120,7 +132,11 @@ def _check(index: int, wire, sender: Sender, ring: KeyRing) -> _Item:
             raise EnvelopeError(ReasonCode.INVALID_RECORD, describe_errors(errors), {"errors": errors})
         item.opened = opened
         item.content_hash = opened.content_hash
-        item.raw = canonical_json(wire)
+        raw = canonical_json(wire)
+        item.wire_hash = sha256_hex(raw)
+        item.row = _revision_row(header["kind"], header["rid"], header["rev"], opened.body, ring, now, device_id=sender.device_id,
+                                 envelope=raw.decode(), envelope_hash=item.wire_hash, content_hash=item.content_hash,
+                                 secret=b64e(opened.secret), signature=b64e(opened.signature))
     except EnvelopeError as exc:
         item.error = exc
     return item
@@ -129,11 +145,13 @@ def _check(index: int, wire, sender: Sender, ring: KeyRing) -> _Item:
 def push(sender: Sender, items: list, report: DeviceReport, ring: KeyRing) -> dict:
     """Judge and store a batch; returns ``{results, receipt, server_time}``."""
     db.session.rollback()  # end the read transaction of authentication before the work
-    checked = [_check(i, wire, sender, ring) for i, wire in enumerate(items)]
+    received = utcnow()
+    checked = [_check(i, wire, sender, ring, received) for i, wire in enumerate(items)]
     for attempt in range(3):
         try:
-            results = _store(sender, checked, report, ring)
-            db.session.commit()
+            with _sqlite_write_gate():
+                results = _store(sender, checked, report, ring)
+                db.session.commit()
             break
         except (IntegrityError, OperationalError):
             db.session.rollback()
@@ -149,8 +167,37 @@ def push(sender: Sender, items: list, report: DeviceReport, ring: KeyRing) -> di
     return {"results": [r.__dict__ for r in results], "receipt": receipt, "server_time": now.isoformat()}
 
 
+@contextmanager
+def _sqlite_write_gate():
+    """SQLite: one push transaction at a time across worker processes, by an OS file lock.
+
+    SQLite's own wait for its write lock sleeps in growing steps and wakes late, so
+    pushers queued behind each other left the CPUs idle. A blocked ``flock`` wakes the
+    moment the lock is released. PostgreSQL needs none (its advisory lock queues).
+    """
+    path = _gate_path(db.engine.url)
+    if path is None:
+        yield
+        return
+    with open(path, "ab") as gate:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+
+
+def _gate_path(url) -> str | None:
+    if fcntl is None or url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return url.database + "-push.lock"
+
+
 def _lock_feed() -> None:
-    """PostgreSQL: serialise writers of the change feed until commit, so numbers become visible in order."""
+    """PostgreSQL: serialise writers of the change feed until commit, so numbers become visible in order.
+
+    Take it after every row lock of the transaction (states, sites): a writer holding it never waits for another.
+    """
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PUSH_LOCK_ID})
 
@@ -163,8 +210,8 @@ def _revision_row(kind: str, record_id: str, rev: str, body: dict, ring: KeyRing
 
 
 def _begin_write(sender: Sender, now: datetime) -> None:
-    _lock_feed()
-    # On SQLite this first write takes the write lock (waiting, not failing) before any read.
+    # On SQLite this first write takes the write lock (waiting, not failing) before any read;
+    # on PostgreSQL it queues the pushes of one device behind each other.
     db.session.execute(update(Device).where(Device.id == sender.device_id).values(last_contact_at=now))
 
 
@@ -199,7 +246,7 @@ def _store(sender: Sender, checked: list[_Item], report: DeviceReport, ring: Key
         accepted.append(item)
         results.append(ItemResult(rid, rev, ITEM_ACCEPTED))
 
-    _insert_accepted(sender, accepted, sites, teams, states, ring, now)
+    _insert_accepted(sender, accepted, sites, teams, states, now)
     _quarantine(sender.device_id, [c for c in checked if c.error is not None], now)
     _update_device(sender, report, now, len(accepted), sum(1 for c in checked if c.error is not None))
     return results
@@ -262,15 +309,10 @@ def _routing(kind: str, body: dict, sender_team: int | None, sites: dict, teams:
     return sender_team, region
 
 
-def _insert_accepted(sender, accepted, sites, teams, states, ring, now) -> None:
+def _insert_accepted(sender, accepted, sites, teams, states, now) -> None:
     if not accepted:
         return
-    rows = [
-        _revision_row(item.header["kind"], item.header["rid"], item.header["rev"], item.opened.body, ring, now,
-                      device_id=sender.device_id, envelope=item.raw.decode(), envelope_hash=item.wire_hash,
-                      content_hash=item.content_hash, secret=b64e(item.opened.secret), signature=b64e(item.opened.signature))
-        for item in accepted
-    ]
+    rows = [item.row for item in accepted]
     ids = _reserve_revision_ids(len(rows))
     for row, revision_id in zip(rows, ids):
         row["id"] = revision_id
@@ -283,32 +325,34 @@ def _insert_accepted(sender, accepted, sites, teams, states, ring, now) -> None:
         changes.append({"record_id": row["record_id"], "rev": row["rev"], "kind": row["kind"], "revision_id": revision_id,
                         "worker_id": row["worker_id"], "team_id": team_id, "region_id": region_id, "created_at": now})
     _write_states(touched.values())
+    _lock_feed()
     _bulk_insert(Change.__table__, changes)
 
 
 def _bulk_insert(table, rows: list[dict]) -> None:
-    """Insert rows that all have the same keys: COPY on PostgreSQL, a Core executemany elsewhere.
+    """Insert rows that all have the same keys: COPY on PostgreSQL, one DB-API executemany on SQLite.
 
-    COPY costs the database a fraction of one INSERT per row, and the push writes three rows
-    per record. Values go through each column's own bind processing (JSON text, UTC times).
+    The push writes three rows per record inside the feed lock; SQLAlchemy's per-row
+    parameter handling cost more than SQLite's inserts, and COPY costs PostgreSQL a
+    fraction of an INSERT per row. Values still go through each column's own bind
+    processing (UTC times, bytes), JSON through orjson.
     """
     if not rows:
         return
     connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
-        connection.execute(insert(table), rows)  # Core: the ORM's bulk machinery costs more than the statements
-        return
     names = list(rows[0])
-    processors = [table.c[name].type.bind_processor(connection.dialect) for name in names]
-    for i, name in enumerate(names):
-        if isinstance(table.c[name].type, JSON):
-            processors[i] = fastjson.dumps_text
+    processors = [fastjson.dumps_text if isinstance(table.c[name].type, JSON) else table.c[name].type.bind_processor(connection.dialect)
+                  for name in names]
+    values = ([value if process is None else process(value) for process, value in zip(processors, (row[n] for n in names))]
+              for row in rows)
     columns = ", ".join(f'"{name}"' for name in names)
-    with connection.connection.driver_connection.cursor() as cursor:
-        with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row([value if process is None else process(value)
-                                for process, value in zip(processors, (row[name] for name in names))])
+    if connection.dialect.name == "postgresql":
+        with connection.connection.driver_connection.cursor() as cursor:
+            with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+                for row in values:
+                    copy.write_row(row)
+    else:
+        connection.exec_driver_sql(f'INSERT INTO "{table.name}" ({columns}) VALUES ({", ".join("?" * len(names))})', [tuple(v) for v in values])
 
 
 def _reserve_revision_ids(n: int) -> list[int]:
@@ -333,7 +377,8 @@ def _load_states(record_ids) -> dict:
     if not record_ids:
         return {}
     columns = [getattr(RecordState, c) for c in _STATE_COLUMNS]
-    return {r.record_id: {**r._mapping, "_stored": True} for r in db.session.execute(select(*columns).where(RecordState.record_id.in_(record_ids)))}
+    query = select(*columns).where(RecordState.record_id.in_(record_ids)).order_by(RecordState.record_id).with_for_update()
+    return {r.record_id: {**r._mapping, "_stored": True} for r in db.session.execute(query)}
 
 
 def _merge_state(states: dict, row: dict, device_id, team_id, region_id, now) -> bool:
@@ -367,8 +412,8 @@ def _write_states(states) -> None:
         if s["kind"] == "site_status":
             code = s["body"]["site_code"]
             newest[code] = merge.newest(newest.get(code), s)
-    if newest:
-        db.session.execute(_SITE_CURRENT, [_site_current_values(s["body"], s["rev"]) for s in newest.values()])
+    if newest:  # in site order: two pushes lock the rows they share in the same order
+        db.session.execute(_SITE_CURRENT, [_site_current_values(newest[code]["body"], newest[code]["rev"]) for code in sorted(newest)])
     for s in states:
         s["_stored"] = True
 
@@ -459,6 +504,10 @@ def pull(device: Device, cursor: int, limit: int, report: DeviceReport, ring: Ke
     values = _report_values(report, now)
     values.update(last_pull_at=now, last_cursor=next_cursor)
     db.session.execute(update(Device).where(Device.id == device.id).values(**values))
+    if db.session.get_bind().dialect.name == "postgresql":
+        # A pull writes only what the device reported about itself: losing it in a crash costs
+        # nothing (the next sync reports again), so its commit does not wait for the disk.
+        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     db.session.commit()
     return {"changes": changes, "next_cursor": next_cursor, "has_more": has_more, "server_time": now.isoformat()}
 
@@ -518,7 +567,6 @@ def write_by_person(kind: str, record_id: str, body: dict, user_id: int, ring: K
 
         raise Invalid(describe_errors(errors), ReasonCode.INVALID_RECORD, {"errors": errors})
     now = utcnow()
-    _lock_feed()
     states = _load_states({record_id})
     state = states.get(record_id)
     if state is not None:
@@ -534,6 +582,7 @@ def write_by_person(kind: str, record_id: str, body: dict, user_id: int, ring: K
     team_id, region_id = _routing(kind, body, state["team_id"] if state else None, sites, teams)
     if _merge_state(states, {"record_id": record_id, "rev": rev, "kind": kind, "body": stored}, None, team_id, region_id, now):
         _write_states([states[record_id]])
+    _lock_feed()
     db.session.add(Change(record_id=record_id, rev=rev, kind=kind, revision_id=revision.id, worker_id=body.get("worker_id"),
                           team_id=team_id, region_id=region_id, created_at=now))
     return rev

@@ -87,3 +87,40 @@ def test_pulling_device_sees_every_change_exactly_once(app, client, org, slow_co
     assert len(seen) == len(set(seen)), "a change was delivered twice"
     assert set(rids) == sent, f"{len(sent - set(rids))} changes skipped by the cursor"
     assert seen == sorted(seen)
+
+
+def test_concurrent_edits_of_one_job_lose_no_note(app, client, org, slow_commits):
+    # Every pusher appends notes to the same job at once: each merge must start from the state the
+    # previous one committed (on PostgreSQL the state row is read FOR UPDATE), or notes vanish.
+    from server.extensions import db
+    from server.models import RecordState
+
+    pushers = [enrol_phone(client, worker=None, label=f"editor {i}") for i in range(4)]
+    db.session.remove()
+    job = "job-shared"
+    first = pushers[0].push([pushers[0].seal("repair_job", repair_job(), rid=job)])
+    assert first.get_json()["results"][0]["status"] == "accepted"
+    errors: list = []
+
+    def edit(i, phone):
+        try:
+            slow_commits.slow = True
+            with app.app_context():
+                c = app.test_client()
+                for n in range(5):
+                    note = {"id": f"n{i}-{n}", "at": "2026-11-26T08:00:00+07:00", "author": f"W00{i}", "text": f"note {n} by {i}"}
+                    item = phone.seal("repair_job", repair_job(notes=[note], changed=["notes"]), rid=job)
+                    r = c.post("/api/v1/sync/push", json={"items": [item]}, headers=phone.auth)
+                    assert r.status_code == 200 and r.get_json()["results"][0]["status"] == "accepted", r.get_json()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=edit, args=(i, p)) for i, p in enumerate(pushers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    db.session.remove()
+    notes = {n["id"] for n in db.session.get(RecordState, job).body["notes"]}
+    assert notes == {f"n{i}-{n}" for i in range(4) for n in range(5)}
