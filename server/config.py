@@ -25,11 +25,13 @@ DEFAULTS = {
     "ENROL_CODE_TTL_HOURS": 24,
     "STALE_DEVICE_MINUTES": 120,
     "SESSION_MINUTES": 480,
-    # Answers are gzipped for clients that ask (phones on thin links): pull pages shrink several-fold.
-    "COMPRESS_ALGORITHM": ["gzip"],
+    # Answers are compressed for clients that ask (phones on thin links): pull pages shrink several-fold.
+    # zstd first (a third of gzip's CPU on both ends, smaller), gzip for clients without it.
+    "COMPRESS_ALGORITHM": ["zstd", "gzip"],
+    "COMPRESS_ZSTD_LEVEL": 3,
     "COMPRESS_MIMETYPES": ["application/json", "text/html", "text/css", "application/javascript"],
     "COMPRESS_MIN_SIZE": 1000,
-    "COMPRESS_LEVEL": 1,  # most of the size win for a fraction of the CPU of level 6
+    "COMPRESS_LEVEL": 1,  # gzip: most of the size win for a fraction of the CPU of level 6
     "API_TITLE": "fieldwatch",
     "API_VERSION": "v1",
     "OPENAPI_VERSION": "3.0.3",

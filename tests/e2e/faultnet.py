@@ -228,11 +228,21 @@ def parse_response(raw: bytes) -> tuple[int, dict]:
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(b":") for line in head.split(b"\r\n")[1:])}
     if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
         body = _dechunk(body)
-    if headers.get(b"content-encoding", b"").lower() == b"gzip":
+    return status, json.loads(decompress(body, headers.get(b"content-encoding", b"")) or b"{}")
+
+
+def decompress(body: bytes, content_encoding: bytes) -> bytes:
+    """An answer's body as sent before compression (the server answers zstd or gzip to clients that ask)."""
+    encoding = content_encoding.strip().lower()
+    if encoding == b"gzip":
         import gzip
 
-        body = gzip.decompress(body)
-    return status, json.loads(body or b"{}")
+        return gzip.decompress(body)
+    if encoding == b"zstd":
+        from backports import zstd
+
+        return zstd.decompress(body)
+    return body
 
 
 def _dechunk(body: bytes) -> bytes:

@@ -24,6 +24,7 @@ from collections import namedtuple
 
 import pytest
 
+from tests.e2e.faultnet import decompress
 from tests.e2e.syncrig import PIN, REPO, RealServer, ServerDB, fieldwatch_stats, reopen
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -150,13 +151,10 @@ def test_request_dropped_before_the_server_sees_it(server_db, proxy, make_device
 # --- (4) the response dropped after the server committed ---------------------------------------------------
 
 def _body(raw: bytes) -> bytes:
-    """The JSON of a captured HTTP answer, gunzipped when the server compressed it, without spaces."""
-    import gzip
-
+    """The JSON of a captured HTTP answer, decompressed, without spaces."""
     head, _, body = raw.partition(b"\r\n\r\n")
-    if b"content-encoding: gzip" in head.lower():
-        body = gzip.decompress(body)
-    return body.replace(b" ", b"")
+    encoding = next((line.partition(b":")[2] for line in head.split(b"\r\n") if line.lower().startswith(b"content-encoding:")), b"")
+    return decompress(body, encoding).replace(b" ", b"")
 
 
 def test_response_dropped_after_commit_is_answered_duplicate_and_counted_once(server_db, proxy, make_device):

@@ -59,6 +59,18 @@ def test_pull_pages_are_gzipped_for_clients_that_ask(phone):
     assert "Content-Encoding" not in phone.pull().headers  # a client that does not ask gets plain JSON
 
 
+def test_pull_pages_are_zstd_for_clients_that_prefer_it(phone):
+    import json
+
+    from backports import zstd
+
+    phone.push([phone.seal("check_in", check_in(notes="waiting for the generator " * 10)) for _ in range(20)])
+    r = phone.client.get("/api/v1/sync/pull", headers={**phone.auth, "Accept-Encoding": "gzip, deflate, zstd"})
+    assert r.headers["Content-Encoding"] == "zstd"
+    page = json.loads(zstd.decompress(r.get_data()))
+    assert len(page["changes"]) == 20 and len(r.get_data()) < len(json.dumps(page)) / 3
+
+
 def test_small_pages_interleave_every_kind_the_device_sees_in_feed_order(phone):
     # Each visibility rule is read as its own index range; a page must still be the next N changes of all of them.
     kinds = ["check_in", "site_status", "repair_job", "safety_check", "site_status", "check_in", "repair_job", "site_status"]
