@@ -77,7 +77,9 @@ class Job:
 
 def targets() -> dict[str, tuple[int, int, int]]:
     """{criticality: (acknowledge, arrive, restore) minutes}; defaults fill any criticality without a row."""
-    found = {t.criticality: (t.acknowledge_minutes, t.arrive_minutes, t.restore_minutes) for t in db.session.scalars(select(ResponseTarget))}
+    rows = db.session.execute(select(ResponseTarget.criticality, ResponseTarget.acknowledge_minutes, ResponseTarget.arrive_minutes,
+                                     ResponseTarget.restore_minutes))  # columns, not objects: every pull reads these
+    found = {r.criticality: (r.acknowledge_minutes, r.arrive_minutes, r.restore_minutes) for r in rows}
     return {**DEFAULT_TARGETS, **found}
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 
 import orjson
@@ -486,14 +487,10 @@ def pull(device: Device, cursor: int, limit: int, report: DeviceReport, ring: Ke
     """Changes the device may see after ``cursor``, in order, with the next cursor."""
     now = utcnow()
     max_seq = db.session.scalar(select(func.max(Change.seq))) or 0
-    rows = db.session.execute(
-        select(Change.seq, Change.kind, Change.record_id, Change.rev, cast(Revision.body, Text).label("body"), Revision.health,
-               Revision.health_key_id)
-        .join(Revision, Revision.id == Change.revision_id)
-        .where(Change.seq.in_(_visible_seqs(device, cursor, limit + 1)))
-        .order_by(Change.seq)
-        .limit(limit + 1)
-    ).all()
+    region_id = device.team.region_id if device.team else None
+    worker = device.user.code if device.user else None
+    query = _pull_query(worker is not None, device.team_id is not None, region_id is not None)
+    rows = db.session.execute(query, {"cursor": cursor, "n": limit + 1, "worker": worker, "team": device.team_id, "region": region_id}).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
     if has_more:
@@ -503,7 +500,8 @@ def pull(device: Device, cursor: int, limit: int, report: DeviceReport, ring: Ke
     changes = [{"seq": r.seq, "kind": r.kind, "rid": r.record_id, "rev": r.rev, "body": _pull_body(r, ring)} for r in rows]
     values = _report_values(report, now)
     values.update(last_pull_at=now, last_cursor=next_cursor)
-    db.session.execute(update(Device).where(Device.id == device.id).values(**values))
+    devices = Device.__table__  # Core: the session's objects expire at commit anyway
+    db.session.execute(update(devices).where(devices.c.id == device.id).values(**values))
     if db.session.get_bind().dialect.name == "postgresql":
         # A pull writes only what the device reported about itself: losing it in a crash costs
         # nothing (the next sync reports again), so its commit does not wait for the disk.
@@ -519,28 +517,37 @@ def _pull_body(row, ring: KeyRing):
     return records.join_health(orjson.loads(row.body), row.health, row.health_key_id, ring)
 
 
-def _visible_seqs(device: Device, cursor: int, n: int):
-    """The first ``n`` change numbers after ``cursor`` this device may see, as a subquery.
+@lru_cache(maxsize=8)
+def _pull_query(worker: bool, team: bool, region: bool):
+    """The pull statement for a device with a worker / a team / a region (built once per shape, bound per call).
 
-    One arm per visibility rule (own records, the team's jobs, unassigned jobs in
-    its region, the region's site statuses), each an ordered range of its own
-    index (migration 0006) cut at ``n``: a page costs its size, however long the
-    feed behind the cursor.
+    The first ``:n`` changes after ``:cursor`` the device may see: one arm per visibility
+    rule (own records, the team's jobs, unassigned jobs in its region, the region's site
+    statuses), each an ordered range of its own index (migration 0006) cut at ``:n``, so a
+    page costs its size however long the feed behind the cursor.
     """
-    region_id = device.team.region_id if device.team else None
-    worker = device.user.code if device.user else None
+    c = Change.__table__.c
     rules = []
     if worker:
-        rules.append((Change.worker_id == worker) & Change.kind.in_(("safety_check", "check_in")))
-    if device.team_id is not None:
-        rules.append((Change.team_id == device.team_id) & (Change.kind == "repair_job"))
-    if region_id is not None:
-        rules.append((Change.region_id == region_id) & (Change.kind == "repair_job") & Change.team_id.is_(None))
-        rules.append((Change.region_id == region_id) & (Change.kind == "site_status"))
-    if not rules:
-        return select(Change.seq).where(text("1=0"))
-    arms = [select(Change.seq).where(Change.seq > cursor, rule).order_by(Change.seq).limit(n).subquery() for rule in rules]
-    return union_all(*(select(arm.c.seq) for arm in arms))
+        rules.append((c.worker_id == bindparam("worker")) & c.kind.in_(("safety_check", "check_in")))
+    if team:
+        rules.append((c.team_id == bindparam("team")) & (c.kind == "repair_job"))
+    if region:
+        rules.append((c.region_id == bindparam("region")) & (c.kind == "repair_job") & c.team_id.is_(None))
+        rules.append((c.region_id == bindparam("region")) & (c.kind == "site_status"))
+    if rules:
+        arms = [select(c.seq).where(c.seq > bindparam("cursor"), rule).order_by(c.seq).limit(bindparam("n")).subquery() for rule in rules]
+        visible = c.seq.in_(union_all(*(select(arm.c.seq) for arm in arms)))
+    else:
+        visible = text("1=0")
+    revisions = Revision.__table__.c
+    return (
+        select(c.seq, c.kind, c.record_id, c.rev, cast(revisions.body, Text).label("body"), revisions.health, revisions.health_key_id)
+        .join_from(Change.__table__, Revision.__table__, revisions.id == c.revision_id)
+        .where(visible)
+        .order_by(c.seq)
+        .limit(bindparam("n"))
+    )
 
 
 def device_status(device: Device) -> dict:
