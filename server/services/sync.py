@@ -39,7 +39,7 @@ try:
     import fcntl
 except ImportError:  # not POSIX: SQLite's own busy wait serialises pushes alone
     fcntl = None
-from sqlalchemy import JSON, Text, bindparam, cast, func, insert, or_, select, text, union_all, update
+from sqlalchemy import JSON, Integer, Text, bindparam, cast, func, insert, or_, select, text, union_all, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from shared import envelope, merge
@@ -491,6 +491,7 @@ def pull(device: Device, cursor: int, limit: int, report: DeviceReport, ring: Ke
     worker = device.user.code if device.user else None
     query = _pull_query(worker is not None, device.team_id is not None, region_id is not None)
     rows = db.session.execute(query, {"cursor": cursor, "n": limit + 1, "worker": worker, "team": device.team_id, "region": region_id}).all()
+    rows.sort(key=lambda r: r.seq)
     has_more = len(rows) > limit
     rows = rows[:limit]
     if has_more:
@@ -527,6 +528,7 @@ def _pull_query(worker: bool, team: bool, region: bool):
     page costs its size however long the feed behind the cursor.
     """
     c = Change.__table__.c
+    n = bindparam("n", type_=Integer)
     rules = []
     if worker:
         rules.append((c.worker_id == bindparam("worker")) & c.kind.in_(("safety_check", "check_in")))
@@ -536,8 +538,10 @@ def _pull_query(worker: bool, team: bool, region: bool):
         rules.append((c.region_id == bindparam("region")) & (c.kind == "repair_job") & c.team_id.is_(None))
         rules.append((c.region_id == bindparam("region")) & (c.kind == "site_status"))
     if rules:
-        arms = [select(c.seq).where(c.seq > bindparam("cursor"), rule).order_by(c.seq).limit(bindparam("n")).subquery() for rule in rules]
-        visible = c.seq.in_(union_all(*(select(arm.c.seq) for arm in arms)))
+        arms = [select(c.seq).where(c.seq > bindparam("cursor"), rule).order_by(c.seq).limit(n).subquery() for rule in rules]
+        candidates = union_all(*(select(arm.c.seq) for arm in arms)).subquery()
+        # The page's numbers are chosen (sorted, cut) before the wide rows are joined: sorting bodies spilled to disk.
+        visible = c.seq.in_(select(candidates.c.seq).order_by(candidates.c.seq).limit(n))
     else:
         visible = text("1=0")
     revisions = Revision.__table__.c
@@ -545,9 +549,7 @@ def _pull_query(worker: bool, team: bool, region: bool):
         select(c.seq, c.kind, c.record_id, c.rev, cast(revisions.body, Text).label("body"), revisions.health, revisions.health_key_id)
         .join_from(Change.__table__, Revision.__table__, revisions.id == c.revision_id)
         .where(visible)
-        .order_by(c.seq)
-        .limit(bindparam("n"))
-    )
+    )  # unordered: the caller sorts the page by seq
 
 
 def device_status(device: Device) -> dict:
