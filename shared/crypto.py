@@ -66,6 +66,17 @@ def hmac_sha256(key: bytes, data: bytes) -> bytes:
     return hmac.digest(key, data, "sha256")
 
 
+def hmac_sha256_each(key: bytes, prefix: bytes, messages) -> list[bytes]:
+    """HMAC-SHA256 of ``prefix + m`` for each message: the key and prefix are hashed once, not per message."""
+    base = hmac.new(key, prefix, "sha256")
+    out = []
+    for message in messages:
+        mac = base.copy()
+        mac.update(message)
+        out.append(mac.digest())
+    return out
+
+
 def constant_time_equal(a: bytes, b: bytes) -> bool:
     """Compare secrets without leaking where they differ."""
     return hmac.compare_digest(a, b)
