@@ -30,15 +30,10 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 
 import orjson
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: SQLite's own busy wait serialises pushes alone
-    fcntl = None
 from sqlalchemy import JSON, Integer, Text, bindparam, cast, func, insert, or_, select, text, union_all, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -55,6 +50,11 @@ from ..extensions import db
 from ..models import Change, Device, QuarantineItem, RecordState, Revision, Site, Team, User, utcnow
 from . import records
 from .keys import KeyRing
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's own busy wait serialises pushes alone
+    fcntl = None
 
 log = logging.getLogger(__name__)
 PUSH_LOCK_ID = 0x6669656C64  # "field": one advisory lock for the push critical section
@@ -333,7 +333,7 @@ def _insert_accepted(sender, accepted, sites, teams, states, now) -> None:
 def _bulk_insert(table, rows: list[dict]) -> None:
     """Insert rows that all have the same keys: COPY on PostgreSQL, one DB-API executemany on SQLite.
 
-    The push writes three rows per record inside the feed lock; SQLAlchemy's per-row
+    The push writes three rows per record while holding locks; SQLAlchemy's per-row
     parameter handling cost more than SQLite's inserts, and COPY costs PostgreSQL a
     fraction of an INSERT per row. Values still go through each column's own bind
     processing (UTC times, bytes), JSON through orjson.
