@@ -21,9 +21,10 @@ What keeps concurrent pushes correct:
   of a race retry, and the retry answers ``duplicate``;
 - change numbers become visible in order, so a cursor never passes a change
   that commits late: on PostgreSQL the feed is appended under a
-  transaction-scoped advisory lock taken *last*, just before the changes are
-  written, and held to commit. Only that short tail is serialised; pushes of
-  different records do the rest of their writing side by side.
+  transaction-scoped advisory lock taken *last*, just before the changes (and
+  the sites' current observations, which many pushes share) are written, and
+  held to commit. Only that short tail is serialised; pushes of different
+  records do the rest of their writing side by side.
 """
 from __future__ import annotations
 
@@ -197,7 +198,8 @@ def _gate_path(url) -> str | None:
 def _lock_feed() -> None:
     """PostgreSQL: serialise writers of the change feed until commit, so numbers become visible in order.
 
-    Take it after every row lock of the transaction (states, sites): a writer holding it never waits for another.
+    Take it after the transaction's record-state row locks: a writer holding it never waits for another.
+    Site rows are locked only under it (``_update_site_currents``).
     """
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PUSH_LOCK_ID})
@@ -328,6 +330,7 @@ def _insert_accepted(sender, accepted, sites, teams, states, now) -> None:
     _write_states(touched.values())
     _lock_feed()
     _bulk_insert(Change.__table__, changes)
+    _update_site_currents(touched.values())
 
 
 def _bulk_insert(table, rows: list[dict]) -> None:
@@ -402,21 +405,26 @@ def _merge_state(states: dict, row: dict, device_id, team_id, region_id, now) ->
 
 
 def _write_states(states) -> None:
-    """Insert new states and update changed ones, in bulk; then the sites' current observations."""
+    """Insert new states and update changed ones, in bulk."""
     fresh = [{c: s[c] for c in _STATE_COLUMNS} for s in states if not s["_stored"]]
     stored = [{c: s[c] for c in _STATE_COLUMNS} for s in states if s["_stored"]]
     _bulk_insert(RecordState.__table__, fresh)
     if stored:
         db.session.execute(update(RecordState), stored)  # bulk UPDATE by primary key
+    for s in states:
+        s["_stored"] = True
+
+
+def _update_site_currents(states) -> None:
+    """The sites' current observations. Call it holding the feed lock: many pushes report on the same
+    sites, and a site row locked before the feed lock would queue them all behind each other's commit."""
     newest: dict = {}
     for s in states:
         if s["kind"] == "site_status":
             code = s["body"]["site_code"]
             newest[code] = merge.newest(newest.get(code), s)
-    if newest:  # in site order: two pushes lock the rows they share in the same order
+    if newest:
         db.session.execute(_SITE_CURRENT, [_site_current_values(newest[code]["body"], newest[code]["rev"]) for code in sorted(newest)])
-    for s in states:
-        s["_stored"] = True
 
 
 # Newest observation by HLC wins (shared.merge.newest); the guard keeps it order-independent across batches.
@@ -589,9 +597,12 @@ def write_by_person(kind: str, record_id: str, body: dict, user_id: int, ring: K
     sites = _sites({body.get("site_code")} - {None})
     teams = _teams({body.get("team_id")} - {None})
     team_id, region_id = _routing(kind, body, state["team_id"] if state else None, sites, teams)
-    if _merge_state(states, {"record_id": record_id, "rev": rev, "kind": kind, "body": stored}, None, team_id, region_id, now):
+    changed = _merge_state(states, {"record_id": record_id, "rev": rev, "kind": kind, "body": stored}, None, team_id, region_id, now)
+    if changed:
         _write_states([states[record_id]])
     _lock_feed()
+    if changed:
+        _update_site_currents([states[record_id]])
     db.session.add(Change(record_id=record_id, rev=rev, kind=kind, revision_id=revision.id, worker_id=body.get("worker_id"),
                           team_id=team_id, region_id=region_id, created_at=now))
     return rev
