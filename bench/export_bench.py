@@ -7,6 +7,9 @@ PostgreSQL runs too when ``--pg URL`` or FIELDWATCH_TEST_DATABASE_URL is given (
 dropped afterwards). Each export and each verification runs in a fresh process, so its peak memory
 (ru_maxrss) is its own; "growth" is the peak minus the process's size before the export started.
 Targets (issue 6): >= 50,000 rows/s exported, >= 20,000 records/s verified, peak memory <= 200 MB.
+``--repeat N`` runs each export and verification N times and prints the median (and every run). Beside the
+wall-clock rate it prints the CPU time per row of the process and its worker processes, which another
+load on the machine changes much less; the load average is printed with each figure.
 
 The rows are made with Core bulk inserts of pre-made revisions: real Ed25519 signatures by 20
 enrolled-style devices over salted per-field digests (so verify-export checks real signatures),
@@ -63,6 +66,12 @@ def _reset_peak() -> None:
 def _peak_mb() -> float:
     peak = _status_mb("VmHWM")
     return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process and of its children that have ended (worker processes)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 # --- making rows -------------------------------------------------------------------------
@@ -215,11 +224,11 @@ def child(argv: list[str]) -> None:
 
         before = _rss_mb()
         _reset_peak()
-        t0 = time.perf_counter()
+        cpu0, t0 = _cpu_s(), time.perf_counter()
         result = export_verify.verify_bundle(argv[1], None)
         seconds = time.perf_counter() - t0
         print(json.dumps({"records": result.records, "ok": result.ok, "problems": [str(p) for p in result.problems[:3]],
-                          "seconds": seconds, "rss_before_mb": before, "rss_peak_mb": _peak_mb()}))
+                          "seconds": seconds, "cpu_s": _cpu_s() - cpu0, "rss_before_mb": before, "rss_peak_mb": _peak_mb()}))
         return
     _, url, keys_dir, fmt_name, out = argv[:5]
     from server import create_app
@@ -234,10 +243,10 @@ def child(argv: list[str]) -> None:
         filt = exports.ExportFilter.parse("2026-11-01", "2026-11-30", kinds="safety_check")
         before = _rss_mb()
         _reset_peak()
-        t0 = time.perf_counter()
+        cpu0, t0 = _cpu_s(), time.perf_counter()
         summary = exports.write_bundle(filt, exports.Exporter.command_line(), fmt_name, out)
         seconds = time.perf_counter() - t0
-        print(json.dumps({"records": summary.records, "seconds": seconds, "rss_before_mb": before, "rss_peak_mb": _peak_mb(),
+        print(json.dumps({"records": summary.records, "seconds": seconds, "cpu_s": _cpu_s() - cpu0, "rss_before_mb": before, "rss_peak_mb": _peak_mb(),
                           "bytes": sum(f["bytes"] for f in summary.files.values())}))
 
 
@@ -250,7 +259,7 @@ def run_child(*args: str) -> dict:
 
 # --- the benchmark ----------------------------------------------------------------------------
 
-def _backend(name: str, url: str, keys_dir: str, rows: int, workdir: str) -> None:
+def _backend(name: str, url: str, keys_dir: str, rows: int, workdir: str, repeat: int = 1) -> None:
     from flask_migrate import upgrade
     from tqdm import tqdm
 
@@ -269,14 +278,33 @@ def _backend(name: str, url: str, keys_dir: str, rows: int, workdir: str) -> Non
     print(f"\n{name}: {rows:,} signed safety checks inserted in {insert_s:.1f} s")
     for fmt_name in ("csv", "jsonl"):
         out = os.path.join(workdir, f"{name}-{fmt_name}")
-        m = run_child("export", url, keys_dir, fmt_name, out)
-        rate = m["records"] / m["seconds"]
-        print(f"{name:10} export {fmt_name:5}: {m['records']:,} rows in {m['seconds']:.1f} s = {rate:,.0f} rows/s; "
+        runs = []
+        for i in range(repeat):
+            if i:
+                shutil.rmtree(out, ignore_errors=True)
+            runs.append({**run_child("export", url, keys_dir, fmt_name, out), "load": os.getloadavg()[0]})
+        m = _median(runs)
+        print(f"{name:10} export {fmt_name:5}: {m['records']:,} rows in {m['seconds']:.2f} s = {m['records'] / m['seconds']:,.0f} rows/s"
+              f"{_spread(runs)}; CPU {m['cpu_s'] / m['records'] * 1e6:.1f} µs/row (all processes); "
               f"peak RSS {m['rss_peak_mb']:.0f} MB (growth {m['rss_peak_mb'] - m['rss_before_mb']:.0f} MB); "
-              f"bundle {m['bytes'] / 1e6:.0f} MB")
-        v = run_child("verify", out)
-        print(f"{name:10} verify {fmt_name:5}: {v['records']:,} records in {v['seconds']:.1f} s = {v['records'] / v['seconds']:,.0f} records/s; "
-              f"peak RSS {v['rss_peak_mb']:.0f} MB in the main process (workers: {os.cpu_count()} processes); ok={v['ok']} {v['problems']}")
+              f"bundle {m['bytes'] / 1e6:.0f} MB; load {m['load']:.1f}")
+        runs = [{**run_child("verify", out), "load": os.getloadavg()[0]} for _ in range(repeat)]
+        v = _median(runs)
+        print(f"{name:10} verify {fmt_name:5}: {v['records']:,} records in {v['seconds']:.2f} s = {v['records'] / v['seconds']:,.0f} records/s"
+              f"{_spread(runs)}; CPU {v['cpu_s'] / v['records'] * 1e6:.1f} µs/record (all processes); "
+              f"peak RSS {v['rss_peak_mb']:.0f} MB in the main process ({os.cpu_count()} processes check); "
+              f"load {v['load']:.1f}; ok={v['ok']} {v['problems']}")
+
+
+def _median(runs: list[dict]) -> dict:
+    """The run with the median time."""
+    return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+
+
+def _spread(runs: list[dict]) -> str:
+    if len(runs) < 2:
+        return ""
+    return f" (median of {len(runs)}: " + ", ".join(f"{r['records'] / r['seconds']:,.0f}" for r in runs) + ")"
 
 
 def main() -> None:
@@ -288,6 +316,7 @@ def main() -> None:
     parser.add_argument("--pg", default=os.environ.get("FIELDWATCH_TEST_DATABASE_URL"), help="PostgreSQL URL (also from FIELDWATCH_TEST_DATABASE_URL)")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--workdir", default=None, help="where databases and bundles go (default: a temporary folder, removed)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each export and verification; the median is printed")
     args = parser.parse_args()
     workdir = args.workdir or tempfile.mkdtemp(prefix="fw-export-bench-")
     os.makedirs(workdir, exist_ok=True)
@@ -295,10 +324,10 @@ def main() -> None:
     from server.services.keys import init_keys
 
     init_keys(keys_dir)
-    print(f"export benchmark: {args.rows:,} rows, {os.cpu_count()} CPUs, work in {workdir}")
+    print(f"export benchmark: {args.rows:,} rows, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, work in {workdir}")
     try:
         if not args.no_sqlite:
-            _backend("sqlite", f"sqlite:///{os.path.join(workdir, 'bench.db')}", keys_dir, args.rows, workdir)
+            _backend("sqlite", f"sqlite:///{os.path.join(workdir, 'bench.db')}", keys_dir, args.rows, workdir, args.repeat)
         if args.pg:
             import sqlalchemy as sa
 
@@ -309,7 +338,7 @@ def main() -> None:
                 conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
             sep = "&" if "?" in args.pg else "?"
             try:
-                _backend("postgresql", f"{args.pg}{sep}options=-csearch_path%3D{schema}", keys_dir, args.rows, workdir)
+                _backend("postgresql", f"{args.pg}{sep}options=-csearch_path%3D{schema}", keys_dir, args.rows, workdir, args.repeat)
             finally:
                 with engine.begin() as conn:
                     conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -6,14 +6,14 @@ import os
 
 from flask import Flask, redirect
 
-from . import config, errors, fastjson
+from . import config, errors, json_codec
 from .extensions import compress, db, migrate
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Create and configure an app: config -> extensions -> keys -> blueprints -> errors."""
     app = Flask(__name__, instance_relative_config=True)
-    app.json = fastjson.OrjsonProvider(app)
+    app.json = json_codec.OrjsonProvider(app)
     config.load(app, test_config)
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
     db.init_app(app)

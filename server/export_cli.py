@@ -33,9 +33,10 @@ def export():
 @click.option("--format", "fmt_name", type=click.Choice(["csv", "jsonl", "pdf"]), default="csv", show_default=True)
 @click.option("--utc-offset", default="+07:00", show_default=True, help="the zone whose days --from and --to mean")
 @click.option("--out", "out", required=True, help="a new folder, or a file ending in .zip")
+@click.option("--workers", type=int, default=None, help="processes encoding records (default: CPUs; 1: this process alone)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @with_appcontext
-def export_safety(date_from, date_to, region, team, worker, kinds, with_health, fmt_name, utc_offset, out, quiet):
+def export_safety(date_from, date_to, region, team, worker, kinds, with_health, fmt_name, utc_offset, out, workers, quiet):
     """Export safety checks and check-ins (optionally repair jobs) as a signed bundle."""
     from tqdm import tqdm
 
@@ -47,7 +48,7 @@ def export_safety(date_from, date_to, region, team, worker, kinds, with_health, 
         who = exports.Exporter.command_line()
         total = exports.count_records(filt, who)
         with tqdm(total=total, unit="rec", disable=quiet, desc="export", file=sys.stderr) as bar:
-            summary = exports.write_bundle(filt, who, fmt_name, out, with_health=with_health, progress=bar.update)
+            summary = exports.write_bundle(filt, who, fmt_name, out, with_health=with_health, progress=bar.update, workers=workers)
     except DomainError as exc:
         _fail(exc.message)
     kinds_text = ", ".join(f"{k}={v}" for k, v in sorted(summary.by_kind.items())) or "none"
@@ -87,7 +88,7 @@ def report(period, region, difficulties, utc_offset, out):
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--export-key", default=None, help="the operator's export public key (base64) from /api/v1/keys; "
                                                  "without it the key the manifest names is used, with a warning")
-@click.option("--workers", type=int, default=None, help="processes checking signatures (default: CPUs)")
+@click.option("--workers", type=int, default=None, help="processes checking signatures (default: CPUs, at most 8; 1: this process alone)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def verify_export(path, export_key, workers, quiet):
     """Check a bundle offline: manifest signature, file hashes, device signatures, counts. Exit 1 on any failure."""

@@ -25,10 +25,19 @@ without the withheld values. Each line also carries ``chain``:
 export id, whose last value the signed manifest holds. A changed, removed,
 added or reordered record is therefore *named*, whatever part of it changed,
 even the server's unsigned annotations (``context``).
+
+Speed: records are read with orjson and their signed digests computed over
+canonical JSON made by orjson (shared.fast_json: byte for byte canonical_json,
+which it falls back to for the rare value orjson would write otherwise);
+:func:`verify_disclosed` is shared.envelope's check, the same bytes, fewer
+calls. A records file is hashed in the pass that checks its records; with
+``workers`` > 1, ``workers - 1`` processes check batches of signatures and this
+one checks a batch itself whenever they have enough queued.
 """
 from __future__ import annotations
 
 import argparse
+import binascii
 import csv
 import hashlib
 import io
@@ -36,16 +45,22 @@ import json
 import os
 import sys
 import zipfile
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+import orjson
+
 from . import crypto
 from .canonical import canonical_json
 from .envelope import FORMAT_VERSION as ENVELOPE_VERSION
-from .envelope import verify_disclosed
+from .envelope import SIGNED_HEADER_KEYS
+from .fast_json import canon, canon_trusted, loads, loads_tame
 from .schemas import TIME_FIELD
 from .signing import verify_document
+
+_dumps, _SORT = orjson.dumps, orjson.OPT_SORT_KEYS
 
 FORMAT = "fieldwatch-export"
 FORMAT_VERSION = 1
@@ -67,6 +82,7 @@ _CONTEXT_KEYS = ("worker_id", "occurred_at", "team", "region", "received_at", "o
 TIME_FIELDS = TIME_FIELD  # the record's own time, per kind (shared.schemas)
 _CHAIN_PREFIX = b'{"chain":"'
 _CHAIN_LEN = 64
+BATCH = 2000  # records per task when several processes check signatures
 
 
 # --- writing (used by the server's exporter, so both sides agree byte for byte) ----------
@@ -93,37 +109,44 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
-    return canonical_json(value).decode("utf-8")
+    return canon(value).decode("utf-8")
 
 
-def readable_cells(kind: str, fields: Mapping[str, Any], withheld: Iterable[str]) -> list[str]:
-    """The readable CSV columns of a record, rendered from its signed fields."""
-    withheld = set(withheld)
-    out = []
-    for name in CSV_READABLE:
-        key = TIME_FIELDS.get(kind, "") if name == "when" else name
-        if key in withheld:
-            out.append(WITHHELD_MARK)
-        else:
-            out.append(_cell(fields.get(key)))
-    return out
+def _cell_tame(value: Any) -> str:
+    """_cell for a value known to be tame (shared.fast_json)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    try:
+        return _dumps(value, option=_SORT).decode("utf-8")
+    except TypeError:  # an integer outside 64 bits
+        return canon(value).decode("utf-8")
 
 
-def csv_cells(n: int, record: Mapping[str, Any], context: Mapping[str, Any]) -> list[str]:
-    """A record's CSV row without its chain column."""
+def readable_cells(kind: str, fields: Mapping[str, Any], withheld: Iterable[str], *, tame: bool = False) -> list[str]:
+    """The readable CSV columns of a record, rendered from its signed fields (``tame``: see verify_disclosed)."""
+    cell = _cell_tame if tame else _cell
+    time_key = TIME_FIELDS.get(kind, "")
+    if not isinstance(withheld, (dict, set, frozenset)):
+        withheld = set(withheld)
+    return [WITHHELD_MARK if key in withheld else cell(fields.get(key))
+            for key in (time_key if name == "when" else name for name in CSV_READABLE)]
+
+
+def csv_cells(n: int, record: Mapping[str, Any], context: Mapping[str, Any], *, tame: bool = False) -> list[str]:
+    """A record's CSV row without its chain column (``tame``: see verify_disclosed)."""
+    cell = _cell_tame if tame else _cell
     h = record["header"]
-    meta = [str(n), h["kind"], h["rid"], h["rev"], _cell(h.get("dev")), _cell(record.get("key"))]
-    meta += [_cell(context.get(k)) for k in _CONTEXT_KEYS]
-    proof = [str(h["v"]), _cell(record["fields"]), _cell(record["salts"]), _cell(record["withheld"]), _cell(record.get("signature"))]
-    return meta + readable_cells(h["kind"], record["fields"], record["withheld"]) + proof
-
-
-_STRINGS = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+    meta = [str(n), h["kind"], h["rid"], h["rev"], cell(h.get("dev")), cell(record.get("key"))]
+    meta += [cell(context.get(k)) for k in _CONTEXT_KEYS]
+    proof = [str(h["v"]), cell(record["fields"]), cell(record["salts"]), cell(record["withheld"]), cell(record.get("signature"))]
+    return meta + readable_cells(h["kind"], record["fields"], record["withheld"], tame=tame) + proof
 
 
 def canonical_strings(cells: list[str]) -> bytes:
-    """canonical_json of a list of strings, byte for byte (tests compare), in one call of the C encoder."""
-    return _STRINGS(cells).encode("utf-8")
+    """canonical_json of a list of strings, byte for byte (tests compare), in one call of orjson."""
+    return canon(cells)
 
 
 def csv_chain(previous: str, cells: list[str]) -> str:
@@ -131,14 +154,22 @@ def csv_chain(previous: str, cells: list[str]) -> str:
 
 
 def _record_from_csv(cells: list[str]) -> tuple[int, dict, dict]:
+    return _parse_csv(cells)[:3]
+
+
+def _parse_csv(cells: list[str]) -> tuple[int, dict, dict, bool]:
+    """(n, record, annotations, whether its values are tame) from one CSV row."""
     row = dict(zip(CSV_COLUMNS, cells))
+    fields, tame_f = loads_tame(row["fields"])
+    salts, tame_s = loads_tame(row["salts"])
+    hidden, tame_w = loads_tame(row["withheld"])
     record = {
         "header": {"v": int(row["v"]), "dev": row["device_id"] or None, "rid": row["record_id"], "kind": row["kind"], "rev": row["rev"]},
-        "fields": json.loads(row["fields"]), "salts": json.loads(row["salts"]), "withheld": json.loads(row["withheld"]),
+        "fields": fields, "salts": salts, "withheld": hidden,
         "signature": row["signature"] or None, "key": row["key"] or None,
     }
     context = {k: row[k] or None for k in _CONTEXT_KEYS}
-    return int(row["n"]), record, context
+    return int(row["n"]), record, context, tame_f and tame_s and tame_w
 
 
 # --- reading a bundle ---------------------------------------------------------------
@@ -233,6 +264,7 @@ def _record_name(n: Any, record: Any) -> str:
 # The per-record check runs in worker processes for large bundles.
 _KEYS: dict[str, bytes] = {}
 _WITHHELD: dict[str, frozenset] = {}
+_FINGERPRINTS: dict[bytes, str] = {}  # public key -> crypto.fingerprint (one SHA-256 per key, not per record)
 
 
 def _init_worker(keys: dict, withheld: dict) -> None:
@@ -240,8 +272,49 @@ def _init_worker(keys: dict, withheld: dict) -> None:
     _KEYS, _WITHHELD = keys, {k: frozenset(v) for k, v in withheld.items()}
 
 
-def check_record(record: Any, context: Any, keys: Mapping[str, bytes], withheld: Mapping[str, frozenset]) -> tuple[str, str | None]:
-    """('signed' | 'unsigned' | 'bad', message) for one record."""
+def _b64d(text: Any) -> bytes:
+    """crypto.b64d (strict standard base64, ValueError otherwise) without its two Python calls (tests compare)."""
+    if type(text) is str:
+        return binascii.a2b_base64(text, strict_mode=True)
+    return crypto.b64d(text)
+
+
+def verify_disclosed(record: Mapping[str, Any], device_public: bytes, tame: bool = False) -> bool:
+    """shared.envelope.verify_disclosed: the same check on the same bytes, with canonical JSON through orjson
+    (shared.fast_json) and fewer calls per field, as a bundle holds a few hundred thousand records.
+
+    ``tame``: the caller read ``record`` with shared.fast_json.loads_tame and found it tame, so no value
+    needs the tameness check again (a value orjson cannot write still goes to canonical_json).
+    """
+    try:
+        digests = dict(record["withheld"])
+        salts = record["salts"]
+        sha = hashlib.sha256
+        if tame:
+            a2b = binascii.a2b_base64
+            for name, value in record["fields"].items():
+                try:
+                    data = _dumps(value, option=_SORT)
+                except TypeError:  # an integer outside 64 bits
+                    data = canon(value)
+                salt = salts[name]
+                salt = a2b(salt, strict_mode=True) if type(salt) is str else _b64d(salt)  # _b64d, inline
+                digests[name] = sha(salt + data).hexdigest()
+        else:
+            for name, value in record["fields"].items():
+                digests[name] = sha(_b64d(salts[name]) + canon(value)).hexdigest()
+        signature = _b64d(record["signature"])
+        header = record["header"]
+        signed = {"h": {k: header[k] for k in SIGNED_HEADER_KEYS}, "d": digests}
+        message = canon_trusted(signed) if tame else canon(signed)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+    return crypto.verify(device_public, signature, message)
+
+
+def check_record(record: Any, context: Any, keys: Mapping[str, bytes], withheld: Mapping[str, frozenset],
+                 tame: bool = False) -> tuple[str, str | None]:
+    """('signed' | 'unsigned' | 'bad', message) for one record; ``tame``: see :func:`verify_disclosed`."""
     try:
         header = record["header"]
         kind, fields_, hidden = header["kind"], record["fields"], record["withheld"]
@@ -262,11 +335,16 @@ def check_record(record: Any, context: Any, keys: Mapping[str, bytes], withheld:
     public = keys.get(device)
     if public is None:
         return "bad", f"device {device} is not in {KEYS}"
-    if record.get("key") != crypto.fingerprint(public):
-        return "bad", f"device key fingerprint {record.get('key')} differs from {KEYS}'s key for device {device} ({crypto.fingerprint(public)})"
+    fingerprint = _FINGERPRINTS.get(public)
+    if fingerprint is None:
+        if len(_FINGERPRINTS) > 4096:
+            _FINGERPRINTS.clear()
+        fingerprint = _FINGERPRINTS[public] = crypto.fingerprint(public)
+    if record.get("key") != fingerprint:
+        return "bad", f"device key fingerprint {record.get('key')} differs from {KEYS}'s key for device {device} ({fingerprint})"
     if header.get("v") != ENVELOPE_VERSION:
         return "bad", f"record format {header.get('v')} is not supported"
-    if not verify_disclosed(record, public):
+    if not verify_disclosed(record, public, tame):
         return "bad", "device signature does not verify: a field, salt, digest or header was changed"
     return "signed", None
 
@@ -275,12 +353,12 @@ def _check_batch_jsonl(lines: list[tuple[int, bytes]]) -> list[tuple]:
     out = []
     for lineno, line in lines:
         try:
-            obj = json.loads(line)
+            obj, tame = loads_tame(line)
             n, record, context = obj["n"], obj["record"], obj["context"]
         except (ValueError, KeyError, TypeError):
             out.append((lineno, None, None, None, "bad", "not a valid record line (JSON)"))
             continue
-        status, message = check_record(record, context, _KEYS, _WITHHELD)
+        status, message = check_record(record, context, _KEYS, _WITHHELD, tame)
         out.append((lineno, n, _rid(record), _kind(record), status, message))
     return out
 
@@ -291,13 +369,13 @@ def _check_batch_csv(rows: list[tuple[int, list[str]]]) -> list[tuple]:
         try:
             if len(cells) != len(CSV_COLUMNS):
                 raise ValueError(f"{len(cells)} columns, expected {len(CSV_COLUMNS)}")
-            n, record, context = _record_from_csv(cells)
+            n, record, context, tame = _parse_csv(cells)
         except (ValueError, KeyError, TypeError) as exc:
             out.append((lineno, None, None, None, "bad", f"not a valid record row ({exc})"))
             continue
-        status, message = check_record(record, context, _KEYS, _WITHHELD)
+        status, message = check_record(record, context, _KEYS, _WITHHELD, tame)
         if message is None:
-            expected = csv_cells(n, record, context)
+            expected = csv_cells(n, record, context, tame=tame)
             differs = [c for c, a, b in zip(CSV_COLUMNS, cells, expected) if a != b]
             if differs:
                 status, message = "bad", f"column(s) {', '.join(differs)} differ from the signed fields"
@@ -330,18 +408,49 @@ def _iter_jsonl(f) -> Iterator[tuple[int, bytes, str | None]]:
             yield lineno, line, None
 
 
+class _HashingReader(io.RawIOBase):
+    """Reads through ``raw``, hashing and counting: a records file is hashed in the pass that checks its records."""
+
+    def __init__(self, raw):
+        self._raw, self.sha256, self.size = raw, hashlib.sha256(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.sha256.update(data)
+        self.size += n
+        return n
+
+    def finish(self) -> tuple[str, int]:
+        """(SHA-256, size) of the whole file, reading what is left."""
+        while True:
+            data = self._raw.read(1 << 20)
+            if not data:
+                return self.sha256.hexdigest(), self.size
+            self.sha256.update(data)
+            self.size += len(data)
+
+
 def _verify_records(bundle: Bundle, name: str, entry: dict, result: Result, keys: dict, withheld: dict,
-                    workers: int, progress: Callable[[int], None] | None) -> None:
+                    workers: int, progress: Callable[[int], None] | None) -> tuple[str, int]:
+    """Check every record of one data file; returns the file's (SHA-256, size), read in the same pass."""
     expected_head = entry.get("chain_head")
     chain = entry.get("chain_seed")
-    batch_size = 2000
-    pending: list = []
+    batch_size = BATCH
+    pending: deque = deque()
     next_n = 1
     csv_mode = name.endswith(".csv")
+    digest = (hashlib.sha256().hexdigest(), 0)
 
     def raw_items() -> Iterator[tuple[int, Any, bool]]:
-        nonlocal chain
-        with bundle.open(name) as f:
+        nonlocal chain, digest
+        with bundle.open(name) as raw:
+            hashing = _HashingReader(raw)
+            f = io.BufferedReader(hashing, 1 << 16)
             if csv_mode:
                 text = io.TextIOWrapper(f, encoding="utf-8", newline="")
                 reader = csv.reader(text)
@@ -350,7 +459,8 @@ def _verify_records(bundle: Bundle, name: str, entry: dict, result: Result, keys
                     result.fail(name, "the CSV header row is not the export's columns")
                 for cells in reader:
                     lineno = reader.line_num
-                    ok = chain is None or (len(cells) == len(CSV_COLUMNS) and csv_chain(chain, cells[:-1]) == cells[-1])
+                    # csv.reader gives lists of str: canonical JSON of them is orjson's (canonical_strings, tests compare)
+                    ok = chain is None or (len(cells) == len(CSV_COLUMNS) and chain_next(chain, _dumps(cells[:-1])) == cells[-1])
                     chain = cells[-1] if len(cells) == len(CSV_COLUMNS) else None
                     yield lineno, cells, ok
             else:
@@ -361,14 +471,25 @@ def _verify_records(bundle: Bundle, name: str, entry: dict, result: Result, keys
                     ok = chain is None or (stored is not None and chain_next(chain, b"{" + line[len(_CHAIN_PREFIX) + _CHAIN_LEN + 2:]) == stored)
                     chain = stored
                     yield lineno, line, ok
+            f.read()  # to the end (a reader stops at its last row), so the hash covers every byte
+            digest = hashing.finish()
 
     check = _check_batch_csv if csv_mode else _check_batch_jsonl
     chain_bad: set[int] = set()
 
     def consume(results) -> None:
         nonlocal next_n
+        counted = entry.get("records")
+        by_kind = result.by_kind
         for lineno, n, rid, kind, status, message in results:
             result.records += 1
+            if status == "signed" and type(n) is int and n == next_n and (counted is None or n <= counted) and lineno not in chain_bad:
+                # the usual record: in its place, in the manifest, chained, signed
+                next_n = n + 1
+                result.verified += 1
+                if kind is not None:
+                    by_kind[kind] = by_kind.get(kind, 0) + 1
+                continue
             where = f"{name} line {lineno}" if n is None else f"{name} record #{n}" + (f" ({rid})" if rid else "")
             if n is not None and isinstance(n, int):
                 if n > next_n:
@@ -377,8 +498,8 @@ def _verify_records(bundle: Bundle, name: str, entry: dict, result: Result, keys
                 elif n < next_n:
                     result.fail(where, f"out of order or repeated (expected #{next_n})")
                 next_n = max(next_n, n + 1)
-            if isinstance(n, int) and entry.get("records") is not None and n > entry["records"]:
-                result.fail(where, f"not in the manifest, which counts {entry['records']} records")
+            if isinstance(n, int) and counted is not None and n > counted:
+                result.fail(where, f"not in the manifest, which counts {counted} records")
             if lineno in chain_bad:
                 result.fail(where, "changed, added, removed or moved: its chain value does not follow from the record before it")
             if status == "bad":
@@ -389,39 +510,47 @@ def _verify_records(bundle: Bundle, name: str, entry: dict, result: Result, keys
             else:
                 result.verified += 1
             if kind is not None:
-                result.by_kind[kind] = result.by_kind.get(kind, 0) + 1
+                by_kind[kind] = by_kind.get(kind, 0) + 1
         if progress:
             progress(len(results))
 
-    batch = []
     pool = None
+    depth = 2 * (workers - 1)  # batches queued per worker process: it never waits for this one
+
+    def dispatch(batch: list, more: bool) -> None:
+        # In order: to a worker process while one has room, else checked here (this process works too).
+        # A few batches in flight: memory stays flat. A bundle of one batch starts no process.
+        nonlocal pool
+        if pool is None and workers > 1 and more:
+            pool = ProcessPoolExecutor(workers - 1, initializer=_init_worker, initargs=(keys, withheld))
+        if pool is not None and sum(1 for f in pending if type(f) is not list and not f.done()) < depth:
+            pending.append(pool.submit(check, batch))
+        else:
+            pending.append(check(batch))
+        while pending and (len(pending) > depth + 2 or type(pending[0]) is list or pending[0].done()):
+            head = pending.popleft()
+            consume(head if type(head) is list else head.result())
+
+    batch = []
     try:
         for lineno, item, chain_ok in raw_items():
             if not chain_ok:
                 chain_bad.add(lineno)
             batch.append((lineno, item))
             if len(batch) >= batch_size:
-                if pool is None and workers > 1:
-                    pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(keys, withheld))
-                if pool is not None:
-                    pending.append(pool.submit(check, batch))
-                    while len(pending) >= workers * 3:
-                        consume(pending.pop(0).result())
-                else:
-                    consume(check(batch))
+                dispatch(batch, True)
                 batch = []
         if batch:
-            if pool is not None:
-                pending.append(pool.submit(check, batch))
-            else:
-                consume(check(batch))
-        for fut in pending:
-            consume(fut.result())
+            dispatch(batch, False)
+        while pending:
+            head = pending.popleft()
+            consume(head if type(head) is list else head.result())
     finally:
         if pool is not None:
-            pool.shutdown()
+            pool.shutdown(cancel_futures=True)
     if expected_head is not None and chain != expected_head:
         result.fail(name, "the last record's chain value differs from the manifest's: records were removed or added at the end")
+    return digest
 
 
 def verify_bundle(path: str, export_key: bytes | None = None, *, workers: int | None = None,
@@ -484,14 +613,19 @@ def _verify(bundle: Bundle, export_key: bytes | None, result: Result, workers: i
     # 2. every file's hash and size; nothing unlisted
     for name in sorted(set(names) - set(files) - {MANIFEST}):
         result.fail(name, "in the bundle but not in the manifest")
+    def check_hash(name: str, entry: dict, digest: str, size: int) -> None:
+        if digest != entry.get("sha256") or size != entry.get("bytes"):
+            result.fail(name, f"SHA-256 {digest[:16]}… ({size} bytes) differs from the manifest's {str(entry.get('sha256'))[:16]}… ({entry.get('bytes')} bytes)")
+
     for name, entry in sorted(files.items()):
         if name not in names:
             result.fail(name, "listed in the manifest but missing")
             continue
+        if isinstance(entry, dict) and entry.get("role") == "records":
+            continue  # hashed in the pass that checks its records (4. below)
         with bundle.open(name) as f:
             digest, size = file_digest(f)
-        if digest != entry.get("sha256") or size != entry.get("bytes"):
-            result.fail(name, f"SHA-256 {digest[:16]}… ({size} bytes) differs from the manifest's {str(entry.get('sha256'))[:16]}… ({entry.get('bytes')} bytes)")
+        check_hash(name, entry if isinstance(entry, dict) else {}, digest, size)
 
     # 3. device keys
     keys: dict[str, bytes] = {}
@@ -518,7 +652,7 @@ def _verify(bundle: Bundle, export_key: bytes | None, result: Result, workers: i
         if entry.get("role") != "records" or name not in names:
             continue
         before = result.records
-        _verify_records(bundle, name, entry, result, keys, withheld, workers, progress)
+        check_hash(name, entry, *_verify_records(bundle, name, entry, result, keys, withheld, workers, progress))
         found = result.records - before
         if entry.get("records") is not None and entry["records"] != found:
             result.fail(name, f"holds {found} records, the manifest says {entry['records']}")

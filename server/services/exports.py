@@ -1,7 +1,8 @@
 """Safety-log exports: signed bundles an auditor can verify offline (shared.export_verify).
 
-One pass over the revisions, streamed from the database (``yield_per``; a
-server-side cursor on PostgreSQL), each written straight to the bundle:
+One pass over the revisions, streamed from the database with the driver's own
+cursor (no SQLAlchemy row objects; a server-side cursor on PostgreSQL), each
+written straight to the bundle:
 
 - every record in its disclosure form (shared.envelope.disclose): fields,
   salts, digests of withheld fields, the device signature, the key's
@@ -19,6 +20,13 @@ when it ends, with the count.
 
 For the dashboard: :func:`stream_safety_export` yields a zip bundle as bytes
 (memory stays flat); :func:`write_bundle` writes a folder or ``.zip`` file.
+
+Speed (issue 6): a record is encoded in one pass with orjson (shared.fast_json:
+the same bytes as canonical JSON, or the reference path for the rare value
+where orjson would differ), its field salts with the HMAC pads hashed once per
+record; past POOL_AFTER rows, worker processes encode batches while this
+process reads, encodes when the workers are busy, numbers, chains and writes.
+The bundle format is unchanged (tests compare the fast and reference encoders).
 """
 from __future__ import annotations
 
@@ -29,6 +37,7 @@ import io
 import json
 import multiprocessing
 import os
+import sys
 import uuid
 import zipfile
 from collections import deque
@@ -37,12 +46,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable, Iterator
 
+import orjson
 from sqlalchemy import Text, cast, select
 
 from shared import crypto
 from shared import export_verify as fmt
 from shared.canonical import canonical_json
 from shared.envelope import FORMAT_VERSION as ENVELOPE_VERSION
+from shared.fast_json import loads_tame as _loads_tame
 from shared.schemas import HEALTH_FIELDS
 from shared.signing import sign_document
 
@@ -63,8 +74,9 @@ PDF_MAX_ROWS = 20_000  # fpdf2 keeps a document in memory: larger exports are CS
 WITHHELD_REASON = ("health data (Decree 13/2023/ND-CP): only roles allowed to see health data receive the values; "
                    "each withheld field's salted digest is kept, so every other field still verifies against the device signature")
 YIELD_PER = 2000
-POOL_AFTER = 20_000  # rows read before an export starts worker processes (small exports stay in one process)
-POOL_BATCH = 1000  # rows per task for a worker process
+POOL_AFTER = 2000  # rows read before an export starts worker processes (small exports stay in one process)
+POOL_BATCH = 500  # rows per task for a worker process (or for this one: see export_steps)
+POOL_SWITCH_INTERVAL = 0.001  # seconds: see export_steps
 
 
 @dataclass(frozen=True)
@@ -310,6 +322,7 @@ class _Scope:
 
     clauses: list
     routing: _Routing
+    filt: ExportFilter
 
 
 def _scope(filt: ExportFilter, who: Exporter) -> _Scope:
@@ -331,7 +344,7 @@ def _scope(filt: ExportFilter, who: Exporter) -> _Scope:
         dict(db.session.execute(select(Device.id, Device.team_id)).all()),
         {t.code: t.id for t in teams}, {t.id: t.region_id for t in teams},
         dict(db.session.execute(select(Site.code, Site.region_id)).all()),
-    ))
+    ), filt)
 
 
 def _statement(scope: _Scope):
@@ -344,6 +357,73 @@ def _statement(scope: _Scope):
         .order_by(Revision.occurred_at, Revision.id)
         .execution_options(yield_per=YIELD_PER, stream_results=True)
     )
+
+
+_RAW_COLUMNS = ("record_id", "rev", "kind", "device_id", "author_user_id", "body", "health", "health_key_id", "secret",
+                "signature", "worker_id", "occurred_at", "received_at")
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_SERVER_SIDE = ("psycopg", "psycopg2")  # drivers whose named cursors stream from the server
+
+
+class _Rows:
+    """The revisions :func:`_statement` selects, in batches of driver tuples (the encoder converts the values).
+
+    Read with the driver's own cursor on the session's connection (same transaction), so no SQLAlchemy
+    row object or type processing runs per row; on PostgreSQL a named (server-side) cursor, so memory
+    stays flat. A driver whose parameter style is not known here goes through SQLAlchemy instead.
+    """
+
+    def __init__(self, scope: _Scope, batch: int = 0):
+        self.batch = batch or YIELD_PER
+        conn = db.session.connection()
+        dialect = conn.dialect
+        self._result = self._cursor = None
+        mark = _PLACEHOLDERS.get(dialect.paramstyle)
+        if mark is None or not RAW_CURSOR:
+            self._result = conn.execute(_statement(scope))
+            return
+        table, c = Revision.__table__, Revision.__table__.c
+        when = c.occurred_at.type.bind_processor(dialect) or (lambda v: v)
+        filt = scope.filt
+        sql = (f"SELECT {', '.join('CAST(body AS TEXT)' if n == 'body' else n for n in _RAW_COLUMNS)} FROM {table.name} "
+               f"WHERE kind IN ({', '.join([mark] * len(filt.kinds))}) AND occurred_at >= {mark} AND occurred_at < {mark}")
+        params = [*filt.kinds, when(filt.start), when(filt.end)]
+        if filt.worker is not None:
+            sql += f" AND worker_id = {mark}"
+            params.append(filt.worker)
+        sql += " ORDER BY occurred_at, id"
+        raw = conn.connection
+        if dialect.driver == "psycopg":  # binary: bytea and timestamps without text parsing
+            self._cursor = raw.cursor(name=f"fieldwatch_export_{uuid.uuid4().hex[:12]}", binary=True)
+        elif dialect.driver in _SERVER_SIDE:
+            self._cursor = raw.cursor(name=f"fieldwatch_export_{uuid.uuid4().hex[:12]}")
+        else:
+            self._cursor = raw.cursor()
+        self._cursor.execute(sql, params)
+
+    def batches(self) -> Iterator[list]:
+        if self._result is not None:
+            for part in self._result.partitions(self.batch):
+                yield [tuple(r) for r in part]
+            return
+        fetch = self._cursor.fetchmany
+        while True:
+            rows = fetch(self.batch)
+            if not rows:
+                return
+            yield rows
+
+    def close(self) -> None:
+        if self._result is not None:
+            self._result.close()
+        elif self._cursor is not None:
+            try:
+                self._cursor.close()
+            except Exception:  # noqa: BLE001 - a cursor of an aborted transaction; the rollback that follows cleans up
+                pass
+
+
+RAW_CURSOR = True  # tests turn it off to cover the SQLAlchemy path
 
 
 def count_records(filt: ExportFilter, who: Exporter) -> int:
@@ -359,6 +439,8 @@ _IPAD = bytes(b ^ 0x36 for b in range(256))
 _OPAD = bytes(b ^ 0x5C for b in range(256))
 _SALT_MESSAGES: dict[str, bytes] = {}
 _B64 = binascii.b2a_base64
+_dumps = orjson.dumps
+_SORT = orjson.OPT_SORT_KEYS
 
 
 def _salts(secret: bytes, names) -> dict[str, bytes]:
@@ -384,13 +466,57 @@ def _salts(secret: bytes, names) -> dict[str, bytes]:
     return out
 
 
+class _Slow(Exception):
+    """A row the fast path leaves to the reference encoder (a value orjson would not write canonically)."""
+
+
+def _csv_field(cell: str) -> str:
+    # csv.writer's minimal quoting (tests compare), except that a lone carriage return is quoted too (csv.writer
+    # leaves it bare, and csv.reader would then end the row there)
+    if '"' in cell:
+        return '"' + cell.replace('"', '""') + '"'
+    if "," in cell or "\n" in cell or "\r" in cell:
+        return '"' + cell + '"'
+    return cell
+
+
+def _readable(value) -> str:
+    """shared.export_verify._cell for a value of a tame body."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if value is None:
+        return ""
+    if kind is bool:
+        return "true" if value else "false"
+    return _dumps(value, option=_SORT).decode("utf-8")
+
+
+def _utc_iso(value) -> str | None:
+    """What the UTCDateTime column gives, as ISO text (``datetime.isoformat``), from the driver's value:
+    a naive UTC datetime (PostgreSQL), or text (SQLite), which SQLAlchemy stores as 2026-11-01 06:00:00.000000."""
+    if value is None:
+        return None
+    if type(value) is str:
+        if len(value) == 26 and value[10] == " " and value[19] == "." and value[4] == value[7] == "-" and value[13] == value[16] == ":":
+            # its own storage form, cut and pasted: 2026-11-01T06:00:00(.ffffff)+00:00 (tests compare with datetime)
+            frac = value[20:]
+            return f"{value[:10]}T{value[11:19]}+00:00" if frac == "000000" else f"{value[:10]}T{value[11:]}+00:00"
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=timezone.utc).isoformat()
+
+
 class _Encoder:
     """Turns stored revisions into their bundle form: the disclosure form (shared.envelope.disclose), the
     server's annotations, and the bytes of the line around its number ``n`` (which only the writer knows).
 
     Everything it needs is given up front (no database), so a worker process can run it: the writer
-    then only numbers, chains and writes. A row is the tuple :func:`_statement` selects, with the
-    body as JSON text and the times as ISO text (see export_steps).
+    then only numbers, chains and writes. A row is the tuple :func:`_statement` selects as the driver
+    gives it (body as JSON text; times as the driver's value, see :func:`_utc_iso`).
+
+    Two paths give the same bytes: :meth:`encode` (orjson, one pass per row, for CSV and JSON Lines) and
+    :meth:`record` + :meth:`pieces` (the reference: dicts, shared.export_verify's csv_cells and canonical
+    JSON; for the PDF, and for any row whose values orjson would not write canonically). Tests compare them.
     """
 
     def __init__(self, spec: dict):
@@ -404,9 +530,7 @@ class _Encoder:
         self.fingerprints = spec["fingerprints"]
         self.routing = spec["routing"]
         self.teams, self.regions, self.users = spec["teams"], spec["regions"], spec["users"]
-        if self.fmt == "csv":
-            self._buf = io.StringIO()
-            self._csv = csv.writer(self._buf, lineterminator="\n")  # as the writer of the header: same quoting
+        self._readable_keys = {}  # kind -> the body key of each readable CSV column
 
     def full_body(self, body: dict, health, kid) -> dict:
         if health is not None:
@@ -423,8 +547,8 @@ class _Encoder:
             return None
         withhold = self._withhold.get(kind, frozenset())
         header = {"v": ENVELOPE_VERSION, "dev": device_id if signature is not None else None, "rid": record_id, "kind": kind, "rev": rev}
-        context = {"worker_id": worker_id, "occurred_at": occurred, "team": self.teams.get(team), "region": self.regions.get(region),
-                   "received_at": received}
+        context = {"worker_id": worker_id, "occurred_at": _utc_iso(occurred), "team": self.teams.get(team),
+                   "region": self.regions.get(region), "received_at": _utc_iso(received)}
         if signature is None:  # made by a person on the dashboard: nothing a device signed
             if not withhold:
                 body = self.full_body(body, health, kid)
@@ -444,39 +568,119 @@ class _Encoder:
         return ({"header": header, "fields": shown, "salts": {k: _B64(salts[k], newline=False).decode("ascii") for k in shown},
                  "withheld": withheld, "signature": signature, "key": self.fingerprints.get(device_id)}, context, team, region)
 
-    def encode(self, rows) -> tuple[list, dict, set, int]:
-        """For a batch of rows: ([(before n, after n) bytes of each line kept], by kind, devices, unsigned)."""
-        out, by_kind, devices, unsigned = [], {}, set(), 0
-        for row in rows:
-            made = self.record(row)
-            if made is None:
-                continue
-            record, context, _team, _region = made
-            h = record["header"]
-            kind = h["kind"]
-            by_kind[kind] = by_kind.get(kind, 0) + 1
-            if record["signature"] is None:
-                unsigned += 1
-            else:
-                devices.add(h["dev"])
-            out.append(self.pieces(record, context))
-        return out, by_kind, devices, unsigned
-
     def pieces(self, record: dict, context: dict) -> tuple[bytes, bytes]:
         """The bytes of a line before and after its number: the chain is over ``before + n + after``."""
         if self.fmt == "csv":
             cells = fmt.csv_cells(0, record, context)
             del cells[0]
-            buf = self._buf
-            buf.seek(0)
-            buf.truncate()
-            self._csv.writerow(cells)
             # the chain's data: canonical_json([n] + cells) == '["' + n + '",' + canonical_json(cells)[1:]
-            return fmt.canonical_strings(cells), buf.getvalue()[:-1].encode("utf-8")
+            return fmt.canonical_strings(cells), ",".join(map(_csv_field, cells)).encode("utf-8")
         return (b'{"context":' + canonical_json(context) + b',"n":',
                 b',"record":' + canonical_json(record) + b"}")
 
+    def encode(self, rows) -> tuple[list, dict, set, int]:
+        """For a batch of rows: ([(before n, after n) bytes of each line kept], by kind, devices, unsigned)."""
+        out, by_kind, devices, unsigned = [], {}, set(), 0
+        add = out.append
+        line = self._line
+        for row in rows:
+            try:
+                made = line(row)
+            except _Slow:
+                made = self.record(row)
+                if made is not None:
+                    record, context, _team, _region = made
+                    made = (record["header"]["kind"], record["signature"] is not None, record["header"]["dev"],
+                            self.pieces(record, context))
+            if made is None:
+                continue
+            kind, signed, device, pieces = made
+            by_kind[kind] = by_kind.get(kind, 0) + 1
+            if signed:
+                devices.add(device)
+            else:
+                unsigned += 1
+            add(pieces)
+        return out, by_kind, devices, unsigned
 
+    def _line(self, row) -> tuple[str, bool, str | None, tuple[bytes, bytes]] | None:
+        """The fast path for one row: (kind, signed, device, pieces), or None when the filter leaves it out.
+
+        Raises _Slow for a row the reference path writes: made by a person (rare), or holding a value
+        orjson would not write as canonical JSON does (shared.fast_json).
+        """
+        (record_id, rev, kind, device_id, _author, body_text, health, kid, secret, signature, worker_id,
+         occurred, received) = row
+        if signature is None:
+            raise _Slow
+        body, tame = _loads_tame(body_text)
+        if not tame or type(body) is not dict:
+            raise _Slow
+        routing = self.routing
+        team, region = routing.route(kind, device_id, body)
+        if not routing.wants(team, region):
+            return None
+        if health is not None:
+            extra, tame = _loads_tame(crypto.aead_decrypt(self._data_keys[kid], bytes(health), self._kid_bytes[kid]))
+            if not tame:
+                raise _Slow
+            body.update(extra)
+        withhold = self._withhold.get(kind, _EMPTY)
+        occurred, received = _utc_iso(occurred), _utc_iso(received)
+        team, region = self.teams.get(team), self.regions.get(region)
+        key = self.fingerprints.get(device_id)
+        # one pass over the fields: the salt of each (as _salts), then its base64 (shown) or salted digest (withheld)
+        secret = binascii.a2b_base64(secret)
+        if len(secret) > 64:
+            secret = hashlib.sha256(secret).digest()
+        pad = secret.ljust(64, b"\0")
+        sha = hashlib.sha256
+        inner, outer = sha(pad.translate(_IPAD)).copy, sha(pad.translate(_OPAD)).copy
+        messages, b64 = _SALT_MESSAGES, _B64
+        shown, salts_shown, withheld = {}, {}, {}
+        try:
+            for name, value in body.items():
+                message = messages.get(name)
+                if message is None:
+                    message = messages[name] = b"salt:" + name.encode("utf-8")
+                h = inner()
+                h.update(message)
+                o = outer()
+                o.update(h.digest())
+                if name in withhold:
+                    withheld[name] = sha(o.digest()[:16] + _dumps(value, option=_SORT)).hexdigest()
+                else:
+                    shown[name] = value
+                    salts_shown[name] = b64(o.digest()[:16], newline=False).decode("ascii")
+            if self.fmt != "csv":
+                context = {"occurred_at": occurred, "origin": "device", "received_at": received, "region": region, "team": team,
+                           "worker_id": worker_id}
+                record = {"fields": shown, "header": {"dev": device_id, "kind": kind, "rev": rev, "rid": record_id, "v": ENVELOPE_VERSION},
+                          "key": key, "salts": salts_shown, "signature": signature, "withheld": withheld}
+                return kind, True, device_id, (b'{"context":' + _dumps(context, option=_SORT) + b',"n":',
+                                               b',"record":' + _dumps(record, option=_SORT) + b"}")
+            keys = self._readable_keys.get(kind)
+            if keys is None:
+                keys = self._readable_keys[kind] = [fmt.TIME_FIELDS.get(kind, "") if name == "when" else name for name in fmt.CSV_READABLE]
+            meta = [kind, record_id, rev, device_id or "", key or "", worker_id or "", occurred or "", team or "", region or "",
+                    received or "", "device"]
+            readable = [WITHHELD_MARK if k in withheld else _readable(shown.get(k)) for k in keys]
+            proof = [_V_TEXT, _dumps(shown, option=_SORT).decode("utf-8"), _dumps(salts_shown, option=_SORT).decode("utf-8"),
+                     _dumps(withheld, option=_SORT).decode("utf-8"), signature]
+        except TypeError:  # an integer outside 64 bits
+            raise _Slow from None
+        # CSV quoting as csv.writer's (tests compare): the annotations joined at once when none needs it (the usual case)
+        head = ",".join(meta)
+        if '"' in head or "\n" in head or "\r" in head or head.count(",") != len(meta) - 1:
+            head = ",".join(map(_csv_field, meta))
+        text = ",".join([head, *[c if not ('"' in c or "," in c or "\n" in c or "\r" in c) else _csv_field(c) for c in readable],
+                         *map(_csv_field, proof)])
+        return kind, True, device_id, (_dumps(meta + readable + proof), text.encode("utf-8"))
+
+
+_EMPTY: frozenset = frozenset()
+_V_TEXT = str(ENVELOPE_VERSION)
+WITHHELD_MARK = fmt.WITHHELD_MARK
 _WORKER_ENCODER: _Encoder | None = None
 
 
@@ -487,10 +691,6 @@ def _init_encoder(spec: dict) -> None:
 
 def _encode_batch(rows: list) -> tuple:
     return _WORKER_ENCODER.encode(rows)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _pool_context():
@@ -687,8 +887,9 @@ def export_steps(filt: ExportFilter, who: Exporter, fmt_name: str, sink, *, with
                  ring: KeyRing | None = None, tick: int = 5000, workers: int | None = None) -> Iterator[int]:
     """Write a bundle into ``sink``, yielding the number of revisions read so far every ``tick`` of them.
 
-    ``workers`` (default: the CPUs) > 1 lets a large export (over POOL_AFTER rows) encode records in worker
-    processes while this one reads the database, numbers, chains and writes; 1 keeps it in this process.
+    ``workers`` (default: the CPUs) is how many processes encode records: past POOL_AFTER rows, ``workers - 1``
+    worker processes encode batches while this one reads the database, numbers, chains and writes, and encodes
+    a batch itself whenever the workers have enough queued; 1 keeps everything in this process.
 
     The generator's return value (``StopIteration.value``) is the :class:`ExportSummary`.
     If it is closed early (a download cut off), the audit log still gets the count sent.
@@ -696,7 +897,6 @@ def export_steps(filt: ExportFilter, who: Exporter, fmt_name: str, sink, *, with
     _check_allowed(who, fmt_name, with_health)
     ring = ring or keyring()
     scope = _scope(filt, who)
-    stmt = _statement(scope)
     if fmt_name == "pdf":
         total = count_records(filt, who)
         if total > PDF_MAX_ROWS:
@@ -738,6 +938,7 @@ def export_steps(filt: ExportFilter, who: Exporter, fmt_name: str, sink, *, with
     next_tick = tick
     completed = False
     pool = None
+    switch_interval = sys.getswitchinterval()
     pending: deque = deque()
     sha256 = hashlib.sha256
 
@@ -746,18 +947,20 @@ def export_steps(filt: ExportFilter, who: Exporter, fmt_name: str, sink, *, with
         nonlocal n, chain
         lines = []
         add = lines.append
+        link = chain.encode("ascii")
         if csv_mode:
             for before, after in pieces:
                 n += 1
                 number = str(n).encode("ascii")
-                chain = sha256(chain.encode("ascii") + b'["' + number + b'",' + before[1:]).hexdigest()
-                add(number + b"," + after + b"," + chain.encode("ascii") + b"\n")
+                link = sha256(link + b'["' + number + b'",' + before[1:]).hexdigest().encode("ascii")
+                add(number + b"," + after + b"," + link + b"\n")
         else:
             for before, after in pieces:
                 n += 1
                 data = before + str(n).encode("ascii") + after
-                chain = sha256(chain.encode("ascii") + data).hexdigest()
-                add(b'{"chain":"' + chain.encode("ascii") + b'",' + data[1:] + b"\n")
+                link = sha256(link + data).hexdigest().encode("ascii")
+                add(b'{"chain":"' + link + b'",' + data[1:] + b"\n")
+        chain = link.decode("ascii")
         if lines:
             out.write(b"".join(lines))
 
@@ -769,11 +972,10 @@ def export_steps(filt: ExportFilter, who: Exporter, fmt_name: str, sink, *, with
         summary.unsigned += unsigned
         write(pieces)
 
-    result = db.session.execute(stmt)
+    result = _Rows(scope)
     try:
-        for batch in result.partitions():
-            scanned += len(batch)
-            rows = [(*r[:11], _iso(r[11]), _iso(r[12])) for r in batch]
+        for rows in result.batches():
+            scanned += len(rows)
             if pdf is not None:  # at most PDF_MAX_ROWS, in this process: the PDF needs each record
                 for row in rows:
                     made = encoder.record(row)
@@ -786,23 +988,37 @@ def export_steps(filt: ExportFilter, who: Exporter, fmt_name: str, sink, *, with
                              () if record["signature"] is None else (record["header"]["dev"],), int(record["signature"] is None)))
                     pdf.add(n, record, context)
             elif pool is None and workers > 1 and scanned > POOL_AFTER:
-                pool = ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_init_encoder, initargs=(spec,))
-            if pool is not None:  # a few small batches in flight: memory stays flat
+                pool = ProcessPoolExecutor(workers - 1, mp_context=_pool_context(), initializer=_init_encoder, initargs=(spec,))
+                # The pool's feeder and result threads share this process's GIL with the encoding done here: at the
+                # default 5 ms switch interval they hand batches over late and the workers wait (~10% slower export)
+                switch_interval = sys.getswitchinterval()
+                sys.setswitchinterval(min(switch_interval, POOL_SWITCH_INTERVAL))
+            if pool is not None:
+                # In order: a batch goes to the workers while they have fewer than two each queued, else this
+                # process encodes it itself (no idle waiting, no copying for that batch). Memory stays flat.
+                depth = 2 * (workers - 1)
                 for i in range(0, len(rows), POOL_BATCH):
-                    pending.append(pool.submit(_encode_batch, rows[i:i + POOL_BATCH]))
-                    while len(pending) > workers + 1 or (pending and pending[0].done()):
-                        collect(pending.popleft().result())
+                    chunk = rows[i:i + POOL_BATCH]
+                    if sum(1 for f in pending if type(f) is not tuple and not f.done()) < depth:
+                        pending.append(pool.submit(_encode_batch, chunk))
+                    else:
+                        pending.append(encoder.encode(chunk))
+                    while pending and (len(pending) > depth + 2 or type(pending[0]) is tuple or pending[0].done()):
+                        head = pending.popleft()
+                        collect(head if type(head) is tuple else head.result())
             elif pdf is None:
                 collect(encoder.encode(rows))
             if scanned >= next_tick:
                 next_tick = (scanned // tick + 1) * tick
                 yield scanned
         while pending:
-            collect(pending.popleft().result())
+            head = pending.popleft()
+            collect(head if type(head) is tuple else head.result())
         completed = True
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+            sys.setswitchinterval(switch_interval)
         result.close()
         summary.records, summary.scanned = n, scanned
         if not completed:

@@ -46,7 +46,7 @@ from shared.errors import EnvelopeError, ReasonCode
 from shared.protocol import ITEM_ACCEPTED, ITEM_DUPLICATE, ITEM_REJECTED
 from shared.schemas import KINDS, describe_errors, record_errors
 
-from .. import fastjson
+from .. import json_codec
 from ..extensions import db
 from ..models import Change, Device, QuarantineItem, RecordState, Revision, Site, Team, User, utcnow
 from . import records
@@ -345,7 +345,7 @@ def _bulk_insert(table, rows: list[dict]) -> None:
         return
     connection = db.session.connection()
     names = list(rows[0])
-    processors = [fastjson.dumps_text if isinstance(table.c[name].type, JSON) else table.c[name].type.bind_processor(connection.dialect)
+    processors = [json_codec.dumps_text if isinstance(table.c[name].type, JSON) else table.c[name].type.bind_processor(connection.dialect)
                   for name in names]
     values = ([value if process is None else process(value) for process, value in zip(processors, (row[n] for n in names))]
               for row in rows)

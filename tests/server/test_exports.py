@@ -22,6 +22,7 @@ from server.services import exports
 from server.services.keys import keyring
 from shared import crypto, envelope
 from shared import export_verify as ev
+from shared.canonical import canonical_json
 
 from tests.server.conftest import check_in, enrol_phone, repair_job, safety_check
 
@@ -471,7 +472,7 @@ def test_cli_export_and_verify(app, seeded, tmp_path):
 
     folder = tmp_path / "cli"
     r = runner.invoke(export, ["safety", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "jsonl", "--with-health",
-                               "--out", str(folder), "--quiet"])
+                               "--workers", "2", "--out", str(folder), "--quiet"])
     assert r.exit_code == 0, r.output and "health fields included" in r.output
     path = folder / "records.jsonl"
     lines = _lines(path)
@@ -581,3 +582,194 @@ def test_an_export_encoded_by_worker_processes_is_the_same_and_verifies(app, see
     else:
         strip = lambda p: [row[:-1] for row in csv.reader(io.StringIO((p / name).read_text()))]
     assert strip(one) == strip(two)
+
+
+# --- the fast encoder writes what the reference writes ---------------------------------------
+
+def _encoder_spec(fmt: str, with_health: bool, data_key: bytes, team: int | None = None) -> dict:
+    routing = exports._Routing(team, None, {"dev-1": 1, "dev-2": 2}, {"HN-T1": 1, "HP-T1": 2}, {1: 10, 2: 20},
+                               {"HN001": 10, "HP001": 20})
+    return {"fmt": fmt, "with_health": with_health, "data_keys": {"dk1": data_key},
+            "fingerprints": {"dev-1": "a" * 32, "dev-2": "b" * 32}, "routing": routing,
+            "teams": {1: "HN-T1", 2: "HP-T1"}, "regions": {10: "HN", 20: "HP"}, "users": {7: "super-hn"}}
+
+
+def _encoder_rows(data_key: bytes) -> list[tuple]:
+    from datetime import datetime
+
+    def row(i, kind="safety_check", body=None, health=None, signature="c2ln", device="dev-1", occurred="2026-11-01 06:00:00.000000",
+            received="2026-11-01 06:03:00.250000", author=None, worker="W001"):
+        body = {"schema_version": 1, "worker_id": worker, "taken_at": "2026-11-01T13:00:00+07:00", "site_code": "HN001",
+                "ppe": ["mask", "gloves"], "fit_for_duty": True, "in_quarantine_area": False, "position": None} if body is None else body
+        blob = None if health is None else crypto.aead_encrypt(data_key, json.dumps(health).encode(), b"dk1")
+        return (f"rid-{i}", f"rev-{i}", kind, device, author, json.dumps(body), blob, "dk1" if blob else None,
+                crypto.b64e(bytes([i]) * 16), signature, worker, occurred, received)
+
+    health = {"temperature_c": 36.6, "symptoms": [], "exposure": "none", "notes": ""}
+    return [
+        row(1, health=health),
+        row(2, health={**health, "notes": 'said "ok", then\nleft\r early; ghi chú 😀 \x01', "symptoms": ["fever", "ho, khan"]}),
+        row(3, health={**health, "temperature_c": 1e-05}),  # a float orjson writes otherwise: the reference path
+        row(4, body={"worker_id": "W001", "taken_at": "2026-11-01T13:00:00+07:00", "odometer": 2**70}, health=health),  # > 64 bits
+        row(5, kind="check_in", body={"worker_id": "W002", "at": "2026-11-01T10:00:00+07:00", "status": "ok", "site_code": "HP001",
+                                      "position": {"lat": 21.0285, "lon": 105.8542}}, device="dev-2", worker="W002"),
+        row(6, health=health, signature=None, device=None, author=7),  # made on the dashboard
+        row(7, health=health, occurred=datetime(2026, 11, 1, 6, 0, 0, 123456), received=None),  # PostgreSQL gives datetimes
+        row(8, health=health, occurred="2026-11-01 06:00:00"),  # not SQLAlchemy's storage form: parsed
+        row(9, body={"worker_id": "W001", "taken_at": "x", "site_code": "HP001", "notes": "a,b", "position": [1.5, -0.0]}, health=health),
+        row(10, kind="safety_check", device="dev-unknown", health=health),
+        row(11, health={**health, "notes": "carriage\rreturn"}, worker="W\r1"),  # csv.writer leaves a lone \r bare
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize("with_health", [False, True])
+@pytest.mark.parametrize("team", [None, 1])
+def test_the_fast_encoder_writes_the_reference_bytes(fmt, with_health, team):
+    data_key = os.urandom(32)
+    encoder = exports._Encoder(_encoder_spec(fmt, with_health, data_key, team))
+    rows = _encoder_rows(data_key)
+    pieces, by_kind, devices, unsigned = encoder.encode(rows)
+    expected, kinds, devs, person = [], {}, set(), 0
+    for row in rows:
+        made = encoder.record(row)
+        if made is None:
+            continue
+        record, context, _team, _region = made
+        expected.append(encoder.pieces(record, context))
+        kinds[record["header"]["kind"]] = kinds.get(record["header"]["kind"], 0) + 1
+        if record["signature"] is None:
+            person += 1
+        else:
+            devs.add(record["header"]["dev"])
+        # the line as the writer numbers it is the shared reference line
+        before, after = expected[-1]
+        if fmt == "jsonl":
+            assert before + b"7" + after == canonical_json({"context": context, "n": 7, "record": record})
+        else:
+            cells = ev.csv_cells(7, record, context)
+            assert next(csv.reader(io.StringIO(after.decode() + "\n", newline=""))) == cells[1:]
+            assert before == canonical_json(cells[1:])
+    assert len(expected) == (11 if team is None else 8)
+    assert pieces == expected
+    assert (by_kind, devices, unsigned) == (kinds, devs, person)
+
+
+def test_csv_quoting_is_csv_writer_s_and_reads_back():
+    for cell in ["", "a", "a,b", 'a"b', '"', "a\nb", "x\x00y", " lead", "trail ", "é😀", "[withheld]", '{"a":"b,c"}', "\t"]:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow([cell, "z"])
+        assert exports._csv_field(cell) + ",z\n" == buf.getvalue()
+    cells = ["a\rb", "c\r\nd", 'e"\r', "f"]
+    assert next(csv.reader(io.StringIO(",".join(map(exports._csv_field, cells)) + "\n", newline=""))) == cells
+
+
+def test_times_are_what_the_column_type_gives():
+    from datetime import datetime, timezone
+
+    for text in ("2026-11-01 06:00:00.000000", "2026-11-01 06:00:00.123456", "2026-11-01 06:00:00", "2026-11-01T06:00:00.5"):
+        assert exports._utc_iso(text) == datetime.fromisoformat(text).replace(tzinfo=timezone.utc).isoformat()
+    naive = datetime(2026, 11, 1, 6, 0, 0, 7)
+    assert exports._utc_iso(naive) == naive.replace(tzinfo=timezone.utc).isoformat()
+    assert exports._utc_iso(naive.replace(tzinfo=timezone.utc)) == naive.replace(tzinfo=timezone.utc).isoformat()
+    assert exports._utc_iso(None) is None
+
+
+@pytest.mark.parametrize("fmt, scope, count", [
+    ("jsonl", {}, 12), ("csv", {}, 12),
+    ("jsonl", {"worker": "W001", "date_from": "2026-11-03", "date_to": "2026-11-04"}, 3), ("csv", {"region": "HP"}, 4),
+])
+def test_the_driver_cursor_reads_what_sqlalchemy_reads(app, seeded, org, tmp_path, monkeypatch, fmt, scope, count):
+    from server.services.sync import write_by_person
+
+    body = repair_job(reported_at="2026-11-06T09:00:00+07:00", steps={"reported": "2026-11-06T09:00:00+07:00"}, site_code="HN002")
+    write_by_person("repair_job", "job-by-supervisor", body, org.users["supervisor"].id, keyring())
+    db.session.commit()
+    kinds = "safety_check,check_in,repair_job"
+    raw, orm = tmp_path / "raw", tmp_path / "orm"
+    s1 = _export(raw, fmt, with_health=True, workers=1, kinds=kinds, **scope)
+    monkeypatch.setattr(exports, "RAW_CURSOR", False)
+    s2 = _export(orm, fmt, with_health=True, workers=1, kinds=kinds, **scope)
+    assert s1.records == s2.records == count and s1.unsigned == (0 if scope else 1)
+    for out in (raw, orm):
+        assert _verify(out).ok, _failures(_verify(out))
+    name = "records.jsonl" if fmt == "jsonl" else "records.csv"
+    if fmt == "jsonl":
+        strip = lambda p: [{k: v for k, v in json.loads(x).items() if k != "chain"} for x in _lines(p / name)]
+    else:
+        strip = lambda p: [row[:-1] for row in csv.reader(io.StringIO((p / name).read_text()))]
+    assert strip(raw) == strip(orm)
+    stored = {r.record_id: r.occurred_at.isoformat() for r in db.session.scalars(select(Revision))}
+    if fmt == "jsonl":
+        assert all(line["context"]["occurred_at"] == stored[line["record"]["header"]["rid"]] for line in strip(raw))
+
+
+@pytest.mark.parametrize("workers", [3])
+def test_several_worker_processes_keep_the_order(app, seeded, tmp_path, monkeypatch, workers):
+    monkeypatch.setattr(exports, "YIELD_PER", 2)
+    monkeypatch.setattr(exports, "POOL_AFTER", 1)
+    monkeypatch.setattr(exports, "POOL_BATCH", 1)
+    one, many = tmp_path / "one", tmp_path / "many"
+    _export(one, "jsonl", workers=1)
+    s = _export(many, "jsonl", workers=workers)
+    assert s.records == 10 and _verify(many).ok, _failures(_verify(many))
+    strip = lambda p: [{k: v for k, v in json.loads(x).items() if k != "chain"} for x in _lines(p / "records.jsonl")]
+    assert strip(one) == strip(many)
+
+
+class _LazyPool:
+    """A stand-in for ProcessPoolExecutor in this process whose tasks run only when their result is asked for,
+    so the exporter always finds its workers busy and encodes batches itself between theirs."""
+
+    submitted = 0
+
+    def __init__(self, workers, mp_context=None, initializer=None, initargs=()):
+        if initializer:
+            initializer(*initargs)
+
+    def submit(self, fn, *args):
+        type(self).submitted += 1
+
+        class _Future:
+            _value = None
+
+            def done(self):
+                return False
+
+            def result(self):
+                if self._value is None:
+                    self._value = fn(*args)
+                return self._value
+
+        return _Future()
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        pass
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_batches_encoded_here_and_by_workers_keep_their_order(app, seeded, tmp_path, monkeypatch, fmt):
+    monkeypatch.setattr(exports, "YIELD_PER", 4)
+    monkeypatch.setattr(exports, "POOL_AFTER", 1)
+    monkeypatch.setattr(exports, "POOL_BATCH", 1)
+    monkeypatch.setattr(exports, "ProcessPoolExecutor", _LazyPool)
+    _LazyPool.submitted = 0
+    one, mixed = tmp_path / "one", tmp_path / "mixed"
+    _export(one, fmt, workers=1)
+    s = _export(mixed, fmt, workers=2)
+    assert 0 < _LazyPool.submitted < s.records == 10  # some batches to the "workers", the others encoded here
+    assert _verify(mixed).ok, _failures(_verify(mixed))
+    name = "records.jsonl" if fmt == "jsonl" else "records.csv"
+    if fmt == "jsonl":
+        strip = lambda p: [{k: v for k, v in json.loads(x).items() if k != "chain"} for x in _lines(p / name)]
+    else:
+        strip = lambda p: [row[:-1] for row in csv.reader(io.StringIO((p / name).read_text()))]
+    assert strip(one) == strip(mixed)
+
+
+def test_the_switch_interval_is_restored_after_a_pooled_export(app, seeded, tmp_path, monkeypatch):
+    monkeypatch.setattr(exports, "POOL_AFTER", 1)
+    monkeypatch.setattr(exports, "YIELD_PER", 2)
+    before = sys.getswitchinterval()
+    _export(tmp_path / "b", "jsonl", workers=2)
+    assert sys.getswitchinterval() == before

@@ -7,6 +7,8 @@ import io
 import json
 import uuid
 
+import pytest
+
 from shared import crypto, envelope
 from shared import export_verify as ev
 from shared.canonical import canonical_json
@@ -114,3 +116,140 @@ def test_wrong_export_key_and_not_a_bundle(tmp_path):
 def test_canonical_strings_is_canonical_json_of_a_list_of_strings():
     for cells in ([], ["a"], ["1", 'x"y', "éạ", "\n\\", "", "\x00\x1f", "[withheld]"]):
         assert ev.canonical_strings(cells) == canonical_json(cells)
+
+
+# --- the fast paths check what the reference checks ----------------------------------------
+
+def test_fast_base64_is_crypto_b64d():
+    for text in ("", "AAAA", "AAA=", "AA==", "A===", "=", "AA=A", "AAAAA", "AA AA", "AA\nAA", "AA==\n", "ạAA=", "-_-_",
+                 crypto.b64e(bytes(range(16))), crypto.b64e(bytes(range(64))), "QUJD", "QUI=", "QUJ=", None, 5, b"QUJD"):
+        try:
+            expected = crypto.b64d(text)
+        except ValueError as exc:
+            with pytest.raises(ValueError):
+                ev._b64d(text)
+            continue
+        assert ev._b64d(text) == expected, text
+
+
+def _tampered(record):
+    """Copies of a disclosed record, each changed in one way."""
+    out = []
+    for change in ("value", "salt", "digest", "header", "signature", "float", "bigint", "nan", "shape", "salt_b64"):
+        r = json.loads(json.dumps(record))
+        if change == "value":
+            r["fields"]["worker_id"] = "W002"
+        elif change == "salt":
+            r["salts"]["worker_id"] = crypto.b64e(b"\0" * 16)
+        elif change == "digest":
+            r["withheld"]["temperature_c"] = "0" * 64
+        elif change == "header":
+            r["header"]["rev"] = "99999"
+        elif change == "signature":
+            r["signature"] = crypto.b64e(b"\1" * 64)
+        elif change == "float":
+            r["fields"]["fit_for_duty"] = 1e-05
+        elif change == "bigint":
+            r["fields"]["fit_for_duty"] = 2**70
+        elif change == "nan":
+            r["fields"]["fit_for_duty"] = float("nan")
+        elif change == "shape":
+            r["fields"] = ["not", "a", "dict"]
+        elif change == "salt_b64":
+            r["salts"]["worker_id"] = r["salts"]["worker_id"].rstrip("=")
+        out.append(r)
+    return out
+
+
+def test_fast_verify_disclosed_agrees_with_the_envelope_s():
+    _device, public, records = _records(3)
+    for record in records:
+        assert envelope.verify_disclosed(record, public) is True
+        assert ev.verify_disclosed(record, public) is True and ev.verify_disclosed(record, public, True) is True
+        for bad in _tampered(record):
+            assert envelope.verify_disclosed(bad, public) is False
+            assert ev.verify_disclosed(bad, public) is False
+            assert ev.verify_disclosed(bad, public, True) is False
+
+
+def test_fast_csv_cells_are_the_reference_cells():
+    _device, _public, records = _records(2)
+    record = records[0]
+    odd = json.loads(json.dumps(record))
+    odd["fields"].update({"notes": 'a "quoted", multi\nline\r note', "symptoms": ["fever", "é"], "position": {"lat": 1e-05, "lon": 2**70}})
+    for r in (record, odd):
+        context = {"worker_id": "W001", "origin": "device", "team": None}
+        assert ev.csv_cells(1, r, context, tame=True) == ev.csv_cells(1, r, context)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_checking_in_several_processes_names_the_same_failures(tmp_path, monkeypatch, fmt):
+    out, key = _bundle(tmp_path, fmt, n=9)
+    name = ev.RECORDS_JSONL if fmt == "jsonl" else ev.RECORDS_CSV
+    path = out / name
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b"W001", b"W002", 1)
+    del lines[5]
+    lines.insert(7, lines[7])
+    path.write_bytes(b"".join(lines))
+    monkeypatch.setattr(ev, "BATCH", 2)
+    one = ev.verify_bundle(str(out), key, workers=1)
+    for workers in (2, 3):
+        many = ev.verify_bundle(str(out), key, workers=workers)
+        assert [str(p) for p in many.problems] == [str(p) for p in one.problems]
+        assert (many.records, many.verified, many.by_kind) == (one.records, one.verified, one.by_kind)
+    text = "\n".join(map(str, one.problems))
+    assert "SHA-256" in text and "missing" in text and "out of order or repeated" in text, text
+    clean, key = _bundle(tmp_path / "clean", fmt, n=9)
+    result = ev.verify_bundle(str(clean), key, workers=2)
+    assert result.ok and result.verified == 9, [str(p) for p in result.problems]
+
+
+def test_a_bundle_of_one_batch_starts_no_process(tmp_path, monkeypatch):
+    out, key = _bundle(tmp_path, "jsonl", n=5)
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool for 5 records")
+
+    monkeypatch.setattr(ev, "ProcessPoolExecutor", no_pool)
+    result = ev.verify_bundle(str(out), key, workers=4)
+    assert result.ok and result.verified == 5
+
+
+def test_batches_checked_here_and_by_workers_keep_their_order(tmp_path, monkeypatch):
+    class LazyPool:
+        submitted = 0
+
+        def __init__(self, workers, initializer=None, initargs=()):
+            initializer(*initargs)
+
+        def submit(self, fn, *args):
+            LazyPool.submitted += 1
+            done = []
+
+            class Future:
+                def done(self):
+                    return False
+
+                def result(self):
+                    if not done:
+                        done.append(fn(*args))
+                    return done[0]
+
+            return Future()
+
+        def shutdown(self, cancel_futures=False):
+            pass
+
+    out, key = _bundle(tmp_path, "csv", n=9)
+    path = out / ev.RECORDS_CSV
+    lines = path.read_bytes().splitlines(keepends=True)
+    del lines[4]
+    path.write_bytes(b"".join(lines))
+    monkeypatch.setattr(ev, "BATCH", 1)
+    one = ev.verify_bundle(str(out), key, workers=1)
+    monkeypatch.setattr(ev, "ProcessPoolExecutor", LazyPool)
+    mixed = ev.verify_bundle(str(out), key, workers=2)
+    assert 0 < LazyPool.submitted < 8
+    assert [str(p) for p in mixed.problems] == [str(p) for p in one.problems]
+    assert "records.csv record #4: missing" in "\n".join(map(str, one.problems))
