@@ -64,7 +64,8 @@ class Pull(MethodView):
         size = args.get("limit") or lim.default_page_size
         if size > lim.max_page_size:
             raise Invalid(f"limit may be at most max_page_size={lim.max_page_size}.", ReasonCode.PAGE_TOO_LARGE)
-        return jsonify({**sync.pull(current_device(), args["cursor"], size, _report(args), keyring()), "settings": device_settings()})
+        settings = device_settings()  # read in the pull's transaction, before it commits
+        return jsonify({**sync.pull(current_device(), args["cursor"], size, _report(args), keyring()), "settings": settings})
 
 
 @blp.route("/status")

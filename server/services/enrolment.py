@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from shared import crypto
 from shared.errors import ReasonCode
@@ -104,7 +105,13 @@ def authenticate(token: str | None, allow_revoked: bool = False) -> Device:
     """
     if not token:
         raise Unauthorized("This request needs a device token (Authorization: Bearer ...).")
-    device = db.session.scalar(select(Device).where(Device.token_hash == _hash(token)))
+    # The device with its user and team (what every sync reads), not the chain of organisations and
+    # regions their own eager joins would add: this runs on every device request.
+    device = db.session.scalar(
+        select(Device)
+        .options(joinedload(Device.user).lazyload("*"), joinedload(Device.team).lazyload("*"))
+        .where(Device.token_hash == _hash(token))
+    )
     if device is None:
         raise Unauthorized("This device token is not known; enrol the device again.")
     if device.status == "revoked" and not allow_revoked:

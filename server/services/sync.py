@@ -494,7 +494,6 @@ def _report_values(report: DeviceReport, now: datetime) -> dict:
 def pull(device: Device, cursor: int, limit: int, report: DeviceReport, ring: KeyRing) -> dict:
     """Changes the device may see after ``cursor``, in order, with the next cursor."""
     now = utcnow()
-    max_seq = db.session.scalar(select(func.max(Change.seq))) or 0
     region_id = device.team.region_id if device.team else None
     worker = device.user.code if device.user else None
     query = _pull_query(worker is not None, device.team_id is not None, region_id is not None)
@@ -502,10 +501,9 @@ def pull(device: Device, cursor: int, limit: int, report: DeviceReport, ring: Ke
     rows.sort(key=lambda r: r.seq)
     has_more = len(rows) > limit
     rows = rows[:limit]
-    if has_more:
-        next_cursor = rows[-1].seq
-    else:
-        next_cursor = max([cursor, max_seq] + [r.seq for r in rows])
+    # The last change sent (every one below it this device may see has been sent: numbers become
+    # visible in order), or where it was: changes it may not see cost it nothing to pass again.
+    next_cursor = rows[-1].seq if rows else cursor
     changes = [{"seq": r.seq, "kind": r.kind, "rid": r.record_id, "rev": r.rev, "body": _pull_body(r, ring)} for r in rows]
     values = _report_values(report, now)
     values.update(last_pull_at=now, last_cursor=next_cursor)
