@@ -30,3 +30,16 @@ def test_down_to_base_and_up_again(app):
     upgrade()
     db.session.remove()
     assert _differences() == []
+
+
+def test_postgresql_keeps_bodies_in_lz4_and_envelopes_out_of_line(app):
+    if db.engine.dialect.name != "postgresql":
+        assert db.session.execute(db.text("PRAGMA journal_mode")).scalar() == "wal"  # SQLite: nothing to set but WAL
+        return
+    rows = db.session.execute(db.text(
+        "SELECT c.relname, a.attname, a.attstorage, a.attcompression FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "WHERE c.relname IN ('revision', 'record_state') AND a.attname IN ('body', 'envelope') AND c.relnamespace = to_regnamespace(current_schema())"
+    )).all()
+    got = {(r.relname, r.attname): (r.attstorage, r.attcompression) for r in rows}
+    assert got[("revision", "body")][1] == "l" and got[("record_state", "body")][1] == "l"
+    assert got[("revision", "envelope")][0] == "e"
