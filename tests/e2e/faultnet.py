@@ -15,7 +15,7 @@ Actions:
 - ``hold_response``  forward, read the server's whole answer, set ``reached``, and send the answer only once
                      ``release`` is set (a test kills the device process meanwhile).
 - ``after_forward``  forward the request bytes, call ``hook`` (e.g. SIGKILL the server) before reading the answer.
-- ``pass``           forward and answer; then call ``hook`` if one was given (the next request meets the new fault).
+- ``pass``           forward; call ``hook`` if one was given, then answer (the next request meets the new fault).
 
 When nothing listens upstream the proxy answers ``502 Bad Gateway`` like a real
 gateway in front of a stopped server. :meth:`refuse` closes the proxy's own
@@ -170,9 +170,11 @@ class FaultProxy:
             return
         if action == "hold_response":
             fault.release.wait(60)
-        conn.sendall(answer)
         if action == "pass" and fault and fault.hook:
-            fault.hook()  # e.g. stop the server, or refuse connections, right after this answer
+            # e.g. stop the server or refuse connections: before the device has this answer, so its
+            # next request cannot race past the new fault
+            fault.hook()
+        conn.sendall(answer)
 
     def _next_fault(self, path: str) -> Fault | None:
         with self._lock:
