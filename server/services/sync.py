@@ -543,18 +543,20 @@ def _pull_query(worker: bool, team: bool, region: bool):
     if region:
         rules.append((c.region_id == bindparam("region")) & (c.kind == "repair_job") & c.team_id.is_(None))
         rules.append((c.region_id == bindparam("region")) & (c.kind == "site_status"))
-    if rules:
-        arms = [select(c.seq).where(c.seq > bindparam("cursor"), rule).order_by(c.seq).limit(n).subquery() for rule in rules]
-        candidates = union_all(*(select(arm.c.seq) for arm in arms)).subquery()
-        # The page's numbers are chosen (sorted, cut) before the wide rows are joined: sorting bodies spilled to disk.
-        visible = c.seq.in_(select(candidates.c.seq).order_by(candidates.c.seq).limit(n))
-    else:
-        visible = text("1=0")
     revisions = Revision.__table__.c
+    if not rules:
+        return select(c.seq, c.kind, c.record_id, c.rev, cast(revisions.body, Text).label("body"), revisions.health,
+                      revisions.health_key_id).join_from(Change.__table__, Revision.__table__, revisions.id == c.revision_id).where(text("1=0"))
+    columns = (c.seq, c.kind, c.record_id, c.rev, c.revision_id)
+    arms = [select(*columns).where(c.seq > bindparam("cursor"), rule).order_by(c.seq).limit(n).subquery() for rule in rules]
+    candidates = union_all(*(select(*arm.c) for arm in arms)).subquery()
+    # The page is chosen (merged in order, cut) from the feed's narrow rows before the bodies are
+    # joined: sorting bodies spilled to disk, and going back to the feed's rows cost a lookup each.
+    page = select(candidates).order_by(candidates.c.seq).limit(n).subquery()
     return (
-        select(c.seq, c.kind, c.record_id, c.rev, cast(revisions.body, Text).label("body"), revisions.health, revisions.health_key_id)
-        .join_from(Change.__table__, Revision.__table__, revisions.id == c.revision_id)
-        .where(visible)
+        select(page.c.seq, page.c.kind, page.c.record_id, page.c.rev, cast(revisions.body, Text).label("body"), revisions.health,
+               revisions.health_key_id)
+        .join_from(page, Revision.__table__, revisions.id == page.c.revision_id)
     )  # unordered: the caller sorts the page by seq
 
 
