@@ -508,11 +508,14 @@ def pull(device: Device, cursor: int, limit: int, report: DeviceReport, ring: Ke
     values = _report_values(report, now)
     values.update(last_pull_at=now, last_cursor=next_cursor)
     devices = Device.__table__  # Core: the session's objects expire at commit anyway
-    db.session.execute(update(devices).where(devices.c.id == device.id).values(**values))
+    statement = update(devices).where(devices.c.id == device.id).values(**values)
     if db.session.get_bind().dialect.name == "postgresql":
         # A pull writes only what the device reported about itself: losing it in a crash costs
-        # nothing (the next sync reports again), so its commit does not wait for the disk.
-        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        # nothing (the next sync reports again), so its commit does not wait for the disk. The
+        # setting rides in the update's WHERE (set_config(..., true) lasts to the transaction's
+        # end): one round trip fewer on the path every phone polls.
+        statement = statement.where(func.set_config("synchronous_commit", "off", True) == "off")
+    db.session.execute(statement)
     db.session.commit()
     return {"changes": changes, "next_cursor": next_cursor, "has_more": has_more, "server_time": now.isoformat()}
 
