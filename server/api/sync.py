@@ -11,7 +11,7 @@ from shared.protocol import (
 )
 
 from ..errors import Invalid, LimitExceeded, Unauthorized
-from ..services import sync
+from ..services import feed, sync
 from ..services.keys import keyring
 from .common import current_device, decode_body, limits, require_device
 from .devices import device_settings
@@ -65,7 +65,7 @@ class Pull(MethodView):
         if size > lim.max_page_size:
             raise Invalid(f"limit may be at most max_page_size={lim.max_page_size}.", ReasonCode.PAGE_TOO_LARGE)
         settings = device_settings()  # read in the pull's transaction, before it commits
-        return jsonify({**sync.pull(current_device(), args["cursor"], size, _report(args), keyring()), "settings": settings})
+        return jsonify({**feed.pull(current_device(), args["cursor"], size, _report(args), keyring()), "settings": settings})
 
 
 @blp.route("/status")
@@ -74,7 +74,7 @@ class Status(MethodView):
     @blp.doc(security=[{"deviceToken": []}])
     def get(self):
         """What the server knows of this device's syncing."""
-        return sync.device_status(current_device())
+        return feed.device_status(current_device())
 
 
 @blp.route("/limits")

@@ -86,7 +86,7 @@ class Change(db.Model):
 
 
 # Pull reads "what this device may see after seq C" as one ordered index range per visibility rule
-# (services.sync.pull), so a page costs its own size, not the size of the feed behind it (migration 0006).
+# (services.feed.pull), so a page costs its own size, not the size of the feed behind it (migration 0006).
 Index("ix_change_worker_seq", Change.worker_id, Change.seq)
 Index("ix_change_team_kind_seq", Change.team_id, Change.kind, Change.seq)
 Index("ix_change_region_kind_seq", Change.region_id, Change.kind, Change.seq)

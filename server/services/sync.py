@@ -1,4 +1,4 @@
-"""Push and pull: the server half of DESIGN §3.
+"""Push: the server half of DESIGN §3 that takes records in (:mod:`.feed` hands them out).
 
 Push, per batch:
 
@@ -32,10 +32,8 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
-import orjson
-from sqlalchemy import JSON, Integer, Text, bindparam, cast, func, insert, or_, select, text, union_all, update
+from sqlalchemy import JSON, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from shared import envelope, merge
@@ -477,98 +475,19 @@ def quarantine_revoked(device: Device, items: list, reason: ReasonCode = ReasonC
 
 
 def _update_device(sender: Sender, report: DeviceReport, now: datetime, accepted: int, rejected: int) -> None:
-    values = _report_values(report, now)
+    values = report_values(report, now)
     values.update(last_push_at=now, accepted_count=Device.accepted_count + accepted, rejected_count=Device.rejected_count + rejected)
     db.session.execute(update(Device).where(Device.id == sender.device_id).values(**values))
 
 
-def _report_values(report: DeviceReport, now: datetime) -> dict:
+def report_values(report: DeviceReport, now: datetime) -> dict:
+    """The device columns a sync's self-report sets (push and pull)."""
     values = {"last_contact_at": now, "outbox_depth": report.outbox_depth, "oldest_unsent_age_s": report.oldest_unsent_age_s}
     if report.app_version:
         values["app_version"] = report.app_version
     if report.device_time is not None:
         values["clock_skew_ms"] = int((report.device_time - now).total_seconds() * 1000)
     return values
-
-
-def pull(device: Device, cursor: int, limit: int, report: DeviceReport, ring: KeyRing) -> dict:
-    """Changes the device may see after ``cursor``, in order, with the next cursor."""
-    now = utcnow()
-    region_id = device.team.region_id if device.team else None
-    worker = device.user.code if device.user else None
-    query = _pull_query(worker is not None, device.team_id is not None, region_id is not None)
-    rows = db.session.execute(query, {"cursor": cursor, "n": limit + 1, "worker": worker, "team": device.team_id, "region": region_id}).all()
-    rows.sort(key=lambda r: r.seq)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    # The last change sent (every one below it this device may see has been sent: numbers become
-    # visible in order), or where it was: changes it may not see cost it nothing to pass again.
-    next_cursor = rows[-1].seq if rows else cursor
-    changes = [{"seq": r.seq, "kind": r.kind, "rid": r.record_id, "rev": r.rev, "body": _pull_body(r, ring)} for r in rows]
-    values = _report_values(report, now)
-    values.update(last_pull_at=now, last_cursor=next_cursor)
-    devices = Device.__table__  # Core: the session's objects expire at commit anyway
-    statement = update(devices).where(devices.c.id == device.id).values(**values)
-    if db.session.get_bind().dialect.name == "postgresql":
-        # A pull writes only what the device reported about itself: losing it in a crash costs
-        # nothing (the next sync reports again), so its commit does not wait for the disk. The
-        # setting rides in the update's WHERE (set_config(..., true) lasts to the transaction's
-        # end): one round trip fewer on the path every phone polls.
-        statement = statement.where(func.set_config("synchronous_commit", "off", True) == "off")
-    db.session.execute(statement)
-    db.session.commit()
-    return {"changes": changes, "next_cursor": next_cursor, "has_more": has_more, "server_time": now.isoformat()}
-
-
-def _pull_body(row, ring: KeyRing):
-    # Pull is JSON-bound: a body without health fields goes out as the stored JSON text, never parsed.
-    if row.health is None:
-        return orjson.Fragment(row.body)
-    return records.join_health(orjson.loads(row.body), row.health, row.health_key_id, ring)
-
-
-@lru_cache(maxsize=8)
-def _pull_query(worker: bool, team: bool, region: bool):
-    """The pull statement for a device with a worker / a team / a region (built once per shape, bound per call).
-
-    The first ``:n`` changes after ``:cursor`` the device may see: one arm per visibility
-    rule (own records, the team's jobs, unassigned jobs in its region, the region's site
-    statuses), each an ordered range of its own index (migration 0006) cut at ``:n``, so a
-    page costs its size however long the feed behind the cursor.
-    """
-    c = Change.__table__.c
-    n = bindparam("n", type_=Integer)
-    rules = []
-    if worker:
-        rules.append((c.worker_id == bindparam("worker")) & c.kind.in_(("safety_check", "check_in")))
-    if team:
-        rules.append((c.team_id == bindparam("team")) & (c.kind == "repair_job"))
-    if region:
-        rules.append((c.region_id == bindparam("region")) & (c.kind == "repair_job") & c.team_id.is_(None))
-        rules.append((c.region_id == bindparam("region")) & (c.kind == "site_status"))
-    revisions = Revision.__table__.c
-    if not rules:
-        return select(c.seq, c.kind, c.record_id, c.rev, cast(revisions.body, Text).label("body"), revisions.health,
-                      revisions.health_key_id).join_from(Change.__table__, Revision.__table__, revisions.id == c.revision_id).where(text("1=0"))
-    columns = (c.seq, c.kind, c.record_id, c.rev, c.revision_id)
-    arms = [select(*columns).where(c.seq > bindparam("cursor"), rule).order_by(c.seq).limit(n).subquery() for rule in rules]
-    candidates = union_all(*(select(*arm.c) for arm in arms)).subquery()
-    # The page is chosen (merged in order, cut) from the feed's narrow rows before the bodies are
-    # joined: sorting bodies spilled to disk, and going back to the feed's rows cost a lookup each.
-    page = select(candidates).order_by(candidates.c.seq).limit(n).subquery()
-    return (
-        select(page.c.seq, page.c.kind, page.c.record_id, page.c.rev, cast(revisions.body, Text).label("body"), revisions.health,
-               revisions.health_key_id)
-        .join_from(page, Revision.__table__, revisions.id == page.c.revision_id)
-    )  # unordered: the caller sorts the page by seq
-
-
-def device_status(device: Device) -> dict:
-    """What the server knows of a device's syncing."""
-    iso = lambda d: d.isoformat() if d else None  # noqa: E731
-    return {"device_id": device.id, "label": device.label, "status": device.status, "last_push_at": iso(device.last_push_at),
-            "last_pull_at": iso(device.last_pull_at), "accepted": device.accepted_count or 0,
-            "rejected": device.rejected_count or 0, "server_time": utcnow().isoformat()}
 
 
 _server_clock = HybridLogicalClock("server")

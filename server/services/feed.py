@@ -1,0 +1,101 @@
+"""Pull: what a device reads from the change feed (DESIGN §3.5), and its sync status.
+
+A page is the first N changes after the device's cursor that it may see (its own
+records, its team's jobs, unassigned jobs in its region, its region's site
+statuses), read as one ordered index range per rule (migration 0006): a page
+costs its own size, however long the feed behind the cursor. Changes become
+visible in number order (see :mod:`.sync`), so the cursor can move to the last
+change sent without ever passing one that commits late.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import orjson
+from sqlalchemy import Integer, Text, bindparam, cast, func, select, text, union_all, update
+
+from ..extensions import db
+from ..models import Change, Device, Revision, utcnow
+from . import records
+from .keys import KeyRing
+from .sync import DeviceReport, report_values
+
+
+def pull(device: Device, cursor: int, limit: int, report: DeviceReport, ring: KeyRing) -> dict:
+    """Changes the device may see after ``cursor``, in order, with the next cursor."""
+    now = utcnow()
+    region_id = device.team.region_id if device.team else None
+    worker = device.user.code if device.user else None
+    query = _pull_query(worker is not None, device.team_id is not None, region_id is not None)
+    rows = db.session.execute(query, {"cursor": cursor, "n": limit + 1, "worker": worker, "team": device.team_id, "region": region_id}).all()
+    rows.sort(key=lambda r: r.seq)
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    # The last change sent (every one below it this device may see has been sent: numbers become
+    # visible in order), or where it was: changes it may not see cost it nothing to pass again.
+    next_cursor = rows[-1].seq if rows else cursor
+    changes = [{"seq": r.seq, "kind": r.kind, "rid": r.record_id, "rev": r.rev, "body": _pull_body(r, ring)} for r in rows]
+    values = report_values(report, now)
+    values.update(last_pull_at=now, last_cursor=next_cursor)
+    devices = Device.__table__  # Core: the session's objects expire at commit anyway
+    statement = update(devices).where(devices.c.id == device.id).values(**values)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # A pull writes only what the device reported about itself: losing it in a crash costs
+        # nothing (the next sync reports again), so its commit does not wait for the disk. The
+        # setting rides in the update's WHERE (set_config(..., true) lasts to the transaction's
+        # end): one round trip fewer on the path every phone polls.
+        statement = statement.where(func.set_config("synchronous_commit", "off", True) == "off")
+    db.session.execute(statement)
+    db.session.commit()
+    return {"changes": changes, "next_cursor": next_cursor, "has_more": has_more, "server_time": now.isoformat()}
+
+
+def _pull_body(row, ring: KeyRing):
+    # Pull is JSON-bound: a body without health fields goes out as the stored JSON text, never parsed.
+    if row.health is None:
+        return orjson.Fragment(row.body)
+    return records.join_health(orjson.loads(row.body), row.health, row.health_key_id, ring)
+
+
+@lru_cache(maxsize=8)
+def _pull_query(worker: bool, team: bool, region: bool):
+    """The pull statement for a device with a worker / a team / a region (built once per shape, bound per call).
+
+    The first ``:n`` changes after ``:cursor`` the device may see: one arm per visibility
+    rule (own records, the team's jobs, unassigned jobs in its region, the region's site
+    statuses), each an ordered range of its own index (migration 0006) cut at ``:n``, so a
+    page costs its size however long the feed behind the cursor.
+    """
+    c = Change.__table__.c
+    n = bindparam("n", type_=Integer)
+    rules = []
+    if worker:
+        rules.append((c.worker_id == bindparam("worker")) & c.kind.in_(("safety_check", "check_in")))
+    if team:
+        rules.append((c.team_id == bindparam("team")) & (c.kind == "repair_job"))
+    if region:
+        rules.append((c.region_id == bindparam("region")) & (c.kind == "repair_job") & c.team_id.is_(None))
+        rules.append((c.region_id == bindparam("region")) & (c.kind == "site_status"))
+    revisions = Revision.__table__.c
+    if not rules:
+        return select(c.seq, c.kind, c.record_id, c.rev, cast(revisions.body, Text).label("body"), revisions.health,
+                      revisions.health_key_id).join_from(Change.__table__, Revision.__table__, revisions.id == c.revision_id).where(text("1=0"))
+    columns = (c.seq, c.kind, c.record_id, c.rev, c.revision_id)
+    arms = [select(*columns).where(c.seq > bindparam("cursor"), rule).order_by(c.seq).limit(n).subquery() for rule in rules]
+    candidates = union_all(*(select(*arm.c) for arm in arms)).subquery()
+    # The page is chosen (merged in order, cut) from the feed's narrow rows before the bodies are
+    # joined: sorting bodies spilled to disk, and going back to the feed's rows cost a lookup each.
+    page = select(candidates).order_by(candidates.c.seq).limit(n).subquery()
+    return (
+        select(page.c.seq, page.c.kind, page.c.record_id, page.c.rev, cast(revisions.body, Text).label("body"), revisions.health,
+               revisions.health_key_id)
+        .join_from(page, Revision.__table__, revisions.id == page.c.revision_id)
+    )  # unordered: the caller sorts the page by seq
+
+
+def device_status(device: Device) -> dict:
+    """What the server knows of a device's syncing."""
+    iso = lambda d: d.isoformat() if d else None  # noqa: E731
+    return {"device_id": device.id, "label": device.label, "status": device.status, "last_push_at": iso(device.last_push_at),
+            "last_pull_at": iso(device.last_pull_at), "accepted": device.accepted_count or 0,
+            "rejected": device.rejected_count or 0, "server_time": utcnow().isoformat()}
