@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import orjson
-from sqlalchemy import Integer, Text, bindparam, cast, func, select, text, union_all, update
+from sqlalchemy import Integer, Select, Text, bindparam, cast, func, select, union_all, update
 
 from ..extensions import db
 from ..models import Change, Device, Revision, utcnow
@@ -27,7 +27,8 @@ def pull(device: Device, cursor: int, limit: int, report: DeviceReport, ring: Ke
     region_id = device.team.region_id if device.team else None
     worker = device.user.code if device.user else None
     query = _pull_query(worker is not None, device.team_id is not None, region_id is not None)
-    rows = db.session.execute(query, {"cursor": cursor, "n": limit + 1, "worker": worker, "team": device.team_id, "region": region_id}).all()
+    params = {"cursor": cursor, "n": limit + 1, "worker": worker, "team": device.team_id, "region": region_id}
+    rows = [] if query is None else db.session.execute(query, params).all()
     rows.sort(key=lambda r: r.seq)
     has_more = len(rows) > limit
     rows = rows[:limit]
@@ -58,7 +59,7 @@ def _pull_body(row, ring: KeyRing):
 
 
 @lru_cache(maxsize=8)
-def _pull_query(worker: bool, team: bool, region: bool):
+def _pull_query(worker: bool, team: bool, region: bool) -> Select | None:
     """The pull statement for a device with a worker / a team / a region (built once per shape, bound per call).
 
     The first ``:n`` changes after ``:cursor`` the device may see: one arm per visibility
@@ -76,10 +77,9 @@ def _pull_query(worker: bool, team: bool, region: bool):
     if region:
         rules.append((c.region_id == bindparam("region")) & (c.kind == "repair_job") & c.team_id.is_(None))
         rules.append((c.region_id == bindparam("region")) & (c.kind == "site_status"))
-    revisions = Revision.__table__.c
     if not rules:
-        return select(c.seq, c.kind, c.record_id, c.rev, cast(revisions.body, Text).label("body"), revisions.health,
-                      revisions.health_key_id).join_from(Change.__table__, Revision.__table__, revisions.id == c.revision_id).where(text("1=0"))
+        return None  # a device with no worker, team or region sees nothing
+    revisions = Revision.__table__.c
     columns = (c.seq, c.kind, c.record_id, c.rev, c.revision_id)
     arms = [select(*columns).where(c.seq > bindparam("cursor"), rule).order_by(c.seq).limit(n).subquery() for rule in rules]
     candidates = union_all(*(select(*arm.c) for arm in arms)).subquery()
