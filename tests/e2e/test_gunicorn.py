@@ -12,14 +12,13 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from datetime import datetime, timedelta, timezone
 
 import requests
 
-from shared import crypto, envelope
-from shared.clock import HybridLogicalClock
-from tests.mobile.core.realserver import REPO, SITES, RealServer
+from mobile.core.config import DeviceSettings
+from mobile.core.services import Device
+from tests.e2e.syncrig import PIN, Naps
+from tests.mobile.core.realserver import REPO, SITES, WORKERS, RealServer
 
 
 def _free_port() -> int:
@@ -40,47 +39,32 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30) -> None
     raise AssertionError("gunicorn did not answer in time")
 
 
-class _Phone:
-    def __init__(self, url: str, code: str):
-        self.private, public = crypto.generate_signing_keypair()
-        r = requests.post(url + "/api/v1/devices/enrol", json={"code": code, "public_key": crypto.b64e(public), "label": "gunicorn test", "app_version": "1"}, timeout=10)
-        r.raise_for_status()
-        data = r.json()
-        key = next(k for k in data["keys"] if k["current"])
-        self.id, self.auth = data["device_id"], {"Authorization": f"Bearer {data['token']}"}
-        self.kid, self.box, self.clock = key["kid"], crypto.b64d(key["box_public"]), HybridLogicalClock(data["device_id"])
-
-    def site_statuses(self, n: int) -> list[dict]:
-        now = datetime.now(timezone(timedelta(hours=7))).isoformat(timespec="seconds")
-        return [envelope.seal(envelope.make_header(self.kid, self.id, str(uuid.uuid4()), "site_status", str(self.clock.tick())),
-                              {"schema_version": 1, "site_code": SITES[i % len(SITES)], "observed_at": now, "state": "down",
-                               "power_source": "battery", "backup_transmission": False, "mobile_bts_deployed": False,
-                               "access": "open", "cause": "storm", "notes": f"record {i}", "reported_by": None},
-                              self.private, self.box)
-                for i in range(n)]
-
-
 def test_gunicorn_workers_share_one_sqlite_file(tmp_path):
     server = RealServer(tmp_path / "srv")
     server.prepare()
     port = _free_port()
     env = {**os.environ, "FIELDWATCH_DATABASE_URL": server.db_url, "FIELDWATCH_KEYS_DIR": server.keys_dir,
-           "FIELDWATCH_SECRET_KEY": "gunicorn-test", "FIELDWATCH_BIND": f"127.0.0.1:{port}", "FIELDWATCH_WORKERS": "3"}
+           "FIELDWATCH_SECRET_KEY": "gunicorn-test", "FIELDWATCH_BIND": f"127.0.0.1:{port}", "FIELDWATCH_WORKERS": "3",
+           "FIELDWATCH_MAX_ITEMS_PER_BATCH": "40"}  # phones split their outboxes to the limit the server states
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     proc = subprocess.Popen([gunicorn, "server:create_app()", "--access-logfile", "/dev/null"], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
+    phones: list = []
     try:
         _wait_healthy(url, proc)
-        phones = [_Phone(url, code) for code in server.new_codes(6)]
-        batches = {p.id: [p.site_statuses(40) for _ in range(3)] for p in phones}
-        answers, errors = [], []
+        for i in range(6):
+            code = server.new_codes(1, WORKERS[i % len(WORKERS)])[0]
+            phone = Device(DeviceSettings(data_dir=tmp_path / f"phone{i}", scrypt_n=2**4, sleep=Naps()))
+            phone.enrol(url, code, f"gunicorn {i}", PIN)
+            for n in range(120):  # three batches of 40 each
+                phone.record_site_status(SITES[n % len(SITES)], "down", power_source="battery", cause="storm", notes=f"record {n}")
+            phones.append(phone)
+        results, errors = [], []
 
         def push(phone):
             try:
-                for items in batches[phone.id]:
-                    r = requests.post(url + "/api/v1/sync/push", json={"items": items}, headers=phone.auth, timeout=60)
-                    answers.append((r.status_code, [x["status"] for x in r.json()["results"]]))
+                results.append(phone.sync_now())
             except Exception as exc:  # surfaced below
                 errors.append(exc)
 
@@ -90,7 +74,7 @@ def test_gunicorn_workers_share_one_sqlite_file(tmp_path):
         for t in threads:
             t.join(120)
         assert not errors, errors
-        assert len(answers) == 18 and all(code == 200 and set(statuses) == {"accepted"} for code, statuses in answers)
+        assert len(results) == 6 and all(r.ok and (r.accepted, r.rejected, r.batches) == (120, 0, 3) for r in results), results
         workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
         assert len(workers) == 3  # the config's worker count, set through FIELDWATCH_WORKERS
         (revisions,), = server.query("SELECT count(*) FROM revision")
@@ -98,6 +82,8 @@ def test_gunicorn_workers_share_one_sqlite_file(tmp_path):
         assert revisions == changes == distinct == 6 * 3 * 40
         assert high - low + 1 == changes  # numbered without gaps or repeats
     finally:
+        for phone in phones:
+            phone.close()
         proc.terminate()
         proc.wait(30)
         server.stop()
