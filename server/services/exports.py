@@ -629,29 +629,17 @@ class _Encoder:
         occurred, received = _utc_iso(occurred), _utc_iso(received)
         team, region = self.teams.get(team), self.regions.get(region)
         key = self.fingerprints.get(device_id)
-        # one pass over the fields: the salt of each (as _salts), then its base64 (shown) or salted digest (withheld)
-        secret = binascii.a2b_base64(secret)
-        if len(secret) > 64:
-            secret = hashlib.sha256(secret).digest()
-        pad = secret.ljust(64, b"\0")
-        sha = hashlib.sha256
-        inner, outer = sha(pad.translate(_IPAD)).copy, sha(pad.translate(_OPAD)).copy
-        messages, b64 = _SALT_MESSAGES, _B64
+        # one pass over the fields: its base64 salt (shown) or salted digest (withheld)
+        salts = _salts(binascii.a2b_base64(secret), body)
+        sha, b64 = hashlib.sha256, _B64
         shown, salts_shown, withheld = {}, {}, {}
         try:
             for name, value in body.items():
-                message = messages.get(name)
-                if message is None:
-                    message = messages[name] = b"salt:" + name.encode("utf-8")
-                h = inner()
-                h.update(message)
-                o = outer()
-                o.update(h.digest())
                 if name in withhold:
-                    withheld[name] = sha(o.digest()[:16] + _dumps(value, option=_SORT)).hexdigest()
+                    withheld[name] = sha(salts[name] + _dumps(value, option=_SORT)).hexdigest()
                 else:
                     shown[name] = value
-                    salts_shown[name] = b64(o.digest()[:16], newline=False).decode("ascii")
+                    salts_shown[name] = b64(salts[name], newline=False).decode("ascii")
             if self.fmt != "csv":
                 context = {"occurred_at": occurred, "origin": "device", "received_at": received, "region": region, "team": team,
                            "worker_id": worker_id}
