@@ -67,14 +67,30 @@ def hmac_sha256(key: bytes, data: bytes) -> bytes:
 
 
 def hmac_sha256_each(key: bytes, prefix: bytes, messages) -> list[bytes]:
-    """HMAC-SHA256 of ``prefix + m`` for each message: the key and prefix are hashed once, not per message."""
-    base = hmac.new(key, prefix, "sha256")
+    """HMAC-SHA256 of ``prefix + m`` for each message (RFC 2104), the key's pads and the prefix hashed once.
+
+    Each message then costs two copies of a hash state instead of a new HMAC context: the
+    envelope's per-field salts and an export's, a dozen per record, are its hot callers.
+    Tests compare it with :func:`hmac_sha256`.
+    """
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    inner = hashlib.sha256(key.translate(_IPAD))
+    inner.update(prefix)
+    outer = hashlib.sha256(key.translate(_OPAD))
     out = []
     for message in messages:
-        mac = base.copy()
-        mac.update(message)
-        out.append(mac.digest())
+        h = inner.copy()
+        h.update(message)
+        o = outer.copy()
+        o.update(h.digest())
+        out.append(o.digest())
     return out
+
+
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 def constant_time_equal(a: bytes, b: bytes) -> bool:

@@ -137,3 +137,11 @@ def test_hmac_and_constant_time_equal():
 def test_random_bytes():
     a, b = crypto.random_bytes(16), crypto.random_bytes(16)
     assert len(a) == 16 and a != b
+
+
+@pytest.mark.parametrize("key_len", [0, 16, 32, 64, 65, 200])
+def test_hmac_each_is_hmac_of_prefix_and_message(key_len):
+    key = bytes(range(key_len % 256)) * (key_len // 256 + 1)
+    key = key[:key_len]
+    messages = [b"", b"worker_id", "température".encode(), b"x" * 300]
+    assert crypto.hmac_sha256_each(key, b"salt:", messages) == [crypto.hmac_sha256(key, b"salt:" + m) for m in messages]
