@@ -13,7 +13,7 @@ load on the machine changes much less; the load average is printed with each fig
 
 The rows are made with Core bulk inserts of pre-made revisions: real Ed25519 signatures by 20
 enrolled-style devices over salted per-field digests (so verify-export checks real signatures),
-health fields encrypted at rest like a push stores them.
+health fields encrypted at rest and the disclosure proof kept, like a push stores them.
 """
 from __future__ import annotations
 
@@ -191,6 +191,7 @@ def seed_revisions(n: int, *, signed: bool = True, devices: int = 20, chunk: int
                              "envelope_hash": None, "content_hash": sha256_hex(envelope.signed_message(header, digests)),
                              "body": body, "health": blob, "health_key_id": key_id, "secret": secret_b64,
                              "signature": None if signed else crypto.b64e(os.urandom(64)), "worker_id": body["worker_id"],
+                             "proof": records.disclosure_proof("safety_check", {k: salts[k] for k in full}, digests),
                              "occurred_at": records.occurred_at("safety_check", body), "received_at": at + timedelta(minutes=3)})
                 changes.append({"record_id": rid, "rev": rev, "kind": "safety_check", "worker_id": body["worker_id"],
                                 "team_id": team_id, "region_id": region_id, "created_at": at + timedelta(minutes=3)})

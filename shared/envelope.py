@@ -57,6 +57,7 @@ class Opened:
     signature: bytes
     digests: dict = field(default_factory=dict)
     message: bytes = b""  # what the device signed (signed_message): made once, hashed and verified
+    salts: dict = field(default_factory=dict)  # {field: its salt}, made with the digests (a server keeps them for exports)
 
     def __post_init__(self):
         if not self.message:
@@ -83,11 +84,17 @@ def field_digest(salt: bytes, value: Any) -> str:
     return sha256_hex(salt + canonical_json(value))
 
 
-def field_digests(body: Mapping[str, Any], secret: bytes) -> dict:
-    """Digest of every field of ``body`` (the salts as :func:`field_salt` makes them, in one pass)."""
+def field_salts(body: Mapping[str, Any], secret: bytes) -> dict:
+    """{field: :func:`field_salt`} for every field of ``body``, in one pass."""
     names = list(body)
-    salts = crypto.hmac_sha256_each(secret, b"salt:", [name.encode("utf-8") for name in names])
-    return {name: field_digest(salt[:16], body[name]) for name, salt in zip(names, salts)}
+    macs = crypto.hmac_sha256_each(secret, b"salt:", [name.encode("utf-8") for name in names])
+    return {name: mac[:16] for name, mac in zip(names, macs)}
+
+
+def field_digests(body: Mapping[str, Any], secret: bytes, salts: Mapping[str, bytes] | None = None) -> dict:
+    """Digest of every field of ``body`` (``salts``: :func:`field_salts`, when already made)."""
+    salts = field_salts(body, secret) if salts is None else salts
+    return {name: field_digest(salts[name], value) for name, value in body.items()}
 
 
 def signed_message(header: Mapping[str, Any], digests: Mapping[str, str]) -> bytes:
@@ -210,12 +217,13 @@ def _parse_plaintext(header: dict, plain: bytes) -> Opened:
         body, secret, signature = inner["b"], crypto.b64d(inner["s"]), crypto.b64d(inner["g"])
         if not isinstance(body, dict):
             raise _fail(ReasonCode.MALFORMED_ENVELOPE, "the sealed record must be an object")
-        digests = field_digests(body, secret)  # ValueError for NaN / Infinity, which JSON does not have
+        salts = field_salts(body, secret)
+        digests = field_digests(body, secret, salts)  # ValueError for NaN / Infinity, which JSON does not have
     except EnvelopeError:
         raise
     except (zlib.error, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise _fail(ReasonCode.MALFORMED_ENVELOPE, "the sealed content is not a record") from exc
-    return Opened(header, body, secret, signature, digests)
+    return Opened(header, body, secret, signature, digests, salts=salts)
 
 
 def verify_signature(opened: Opened, device_public: bytes) -> None:

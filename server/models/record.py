@@ -14,7 +14,8 @@ class Revision(db.Model):
     ``body`` is the opened record without health fields; those are in
     ``health`` (AES-GCM under the server's data key, see services.keys), so a
     database dump shows no health data. ``secret`` and ``signature`` let an
-    export prove each field to an auditor (shared.envelope.disclose).
+    export prove each field to an auditor (shared.envelope.disclose); ``proof``
+    holds what the export derives from the secret, made once at push.
     A person-made revision (dashboard) has no envelope and no device.
     """
 
@@ -34,6 +35,8 @@ class Revision(db.Model):
     health_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     secret: Mapped[str | None] = mapped_column(String(32), nullable=True)
     signature: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # services.records.disclosure_proof: salts and withheld digests made at push, so exports need not (NULL before 0008)
+    proof: Mapped[str | None] = mapped_column(Text, nullable=True)
     worker_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     occurred_at = mapped_column(UTCDateTime, nullable=True)
     received_at = mapped_column(UTCDateTime, default=utcnow)

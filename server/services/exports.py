@@ -23,8 +23,9 @@ For the dashboard: :func:`stream_safety_export` yields a zip bundle as bytes
 
 Speed (issue 6): a record is encoded in one pass with orjson (shared.fast_json:
 the same bytes as canonical JSON, or the reference path for the rare value
-where orjson would differ), its field salts with the HMAC pads hashed once per
-record; past POOL_AFTER rows, worker processes encode batches while this
+where orjson would differ); its field salts and withheld digests come from the
+proof the push stored (``Revision.proof``; derived from the secret for older
+revisions), so a withholding export decrypts nothing; past POOL_AFTER rows, worker processes encode batches while this
 process reads, encodes when the workers are busy, numbers, chains and writes.
 The bundle format is unchanged (tests compare the fast and reference encoders).
 """
@@ -49,7 +50,7 @@ from typing import Callable, Iterator
 import orjson
 from sqlalchemy import Text, cast, select
 
-from shared import crypto
+from shared import crypto, envelope
 from shared import export_verify as fmt
 from shared.canonical import canonical_json
 from shared.envelope import FORMAT_VERSION as ENVELOPE_VERSION
@@ -352,7 +353,7 @@ def _statement(scope: _Scope):
         # the body as its JSON text: the encoder parses it (in a worker process for large exports)
         select(Revision.record_id, Revision.rev, Revision.kind, Revision.device_id, Revision.author_user_id,
                cast(Revision.body, Text), Revision.health, Revision.health_key_id, Revision.secret, Revision.signature,
-               Revision.worker_id, Revision.occurred_at, Revision.received_at)
+               Revision.worker_id, Revision.occurred_at, Revision.received_at, Revision.proof)
         .where(*scope.clauses)
         .order_by(Revision.occurred_at, Revision.id)
         .execution_options(yield_per=YIELD_PER, stream_results=True)
@@ -360,7 +361,7 @@ def _statement(scope: _Scope):
 
 
 _RAW_COLUMNS = ("record_id", "rev", "kind", "device_id", "author_user_id", "body", "health", "health_key_id", "secret",
-                "signature", "worker_id", "occurred_at", "received_at")
+                "signature", "worker_id", "occurred_at", "received_at", "proof")
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 _SERVER_SIDE = ("psycopg", "psycopg2")  # drivers whose named cursors stream from the server
 
@@ -435,19 +436,9 @@ def count_records(filt: ExportFilter, who: Exporter) -> int:
 
 # --- one record ---------------------------------------------------------------------
 
-_SALT_MESSAGES: dict[tuple, list] = {}  # field names -> their encoded names (see _salts)
 _B64 = binascii.b2a_base64
 _dumps = orjson.dumps
 _SORT = orjson.OPT_SORT_KEYS
-
-
-def _salts(secret: bytes, names) -> dict[str, bytes]:
-    """{name: shared.envelope.field_salt(secret, name)}, with the HMAC key schedule done once per record."""
-    names = tuple(names)
-    messages = _SALT_MESSAGES.get(names)
-    if messages is None:  # the same few field lists, record after record
-        messages = _SALT_MESSAGES[names] = [name.encode("utf-8") for name in names]
-    return {name: mac[:16] for name, mac in zip(names, crypto.hmac_sha256_each(secret, b"salt:", messages))}
 
 
 class _Slow(Exception):
@@ -524,7 +515,7 @@ class _Encoder:
     def record(self, row) -> tuple[dict, dict, int | None, int | None] | None:
         """(disclosure form, annotations, team, region), or None when the filter's team / region leaves it out."""
         (record_id, rev, kind, device_id, author_user_id, body_text, health, kid, secret, signature, worker_id,
-         occurred, received) = row
+         occurred, received, _proof) = row  # the reference derives everything from the secret (tests compare the proof's use)
         body = json.loads(body_text)
         team, region = self.routing.route(kind, device_id, body)
         if not self.routing.wants(team, region):
@@ -542,7 +533,7 @@ class _Encoder:
                      "withheld": {}, "signature": None, "key": None}, context, team, region)
         context["origin"] = "device"
         body = self.full_body(body, health, kid)
-        salts = _salts(binascii.a2b_base64(secret), body)
+        salts = envelope.field_salts(body, binascii.a2b_base64(secret))
         if withhold:
             shown = {k: v for k, v in body.items() if k not in withhold}
             withheld = {k: hashlib.sha256(salts[k] + canonical_json(body[k])).hexdigest()
@@ -587,6 +578,37 @@ class _Encoder:
             add(pieces)
         return out, by_kind, devices, unsigned
 
+    def _disclosed(self, kind: str, body: dict, health, kid, proof: dict, withhold) -> tuple[dict, dict, dict]:
+        """(shown fields, their salts, withheld digests) from the revision's stored proof (services.records.disclosure_proof).
+
+        Its split is the stored body's: health fields apart, which is what an export withholds (HEALTH_KINDS).
+        """
+        if withhold or health is None:
+            return body, proof["s"], proof["d"] if withhold else {}
+        extra, tame = _loads_tame(crypto.aead_decrypt(self._data_keys[kid], bytes(health), self._kid_bytes[kid]))
+        if not tame:
+            raise _Slow
+        body.update(extra)
+        return body, {**proof["s"], **proof["h"]}, {}
+
+    def _derived(self, body: dict, health, kid, secret: str, withhold) -> tuple[dict, dict, dict]:
+        """(shown fields, their salts, withheld digests) derived from the secret: revisions stored before the proof."""
+        if health is not None:
+            extra, tame = _loads_tame(crypto.aead_decrypt(self._data_keys[kid], bytes(health), self._kid_bytes[kid]))
+            if not tame:
+                raise _Slow
+            body.update(extra)
+        salts = envelope.field_salts(body, binascii.a2b_base64(secret))
+        sha, b64 = hashlib.sha256, _B64
+        shown, salts_shown, withheld = {}, {}, {}
+        for name, value in body.items():
+            if name in withhold:
+                withheld[name] = sha(salts[name] + _dumps(value, option=_SORT)).hexdigest()
+            else:
+                shown[name] = value
+                salts_shown[name] = b64(salts[name], newline=False).decode("ascii")
+        return shown, salts_shown, withheld
+
     def _line(self, row) -> tuple[str, bool, str | None, tuple[bytes, bytes]] | None:
         """The fast path for one row: (kind, signed, device, pieces), or None when the filter leaves it out.
 
@@ -594,7 +616,7 @@ class _Encoder:
         orjson would not write as canonical JSON does (shared.fast_json).
         """
         (record_id, rev, kind, device_id, _author, body_text, health, kid, secret, signature, worker_id,
-         occurred, received) = row
+         occurred, received, proof) = row
         if signature is None:
             raise _Slow
         body, tame = _loads_tame(body_text)
@@ -604,26 +626,15 @@ class _Encoder:
         team, region = routing.route(kind, device_id, body)
         if not routing.wants(team, region):
             return None
-        if health is not None:
-            extra, tame = _loads_tame(crypto.aead_decrypt(self._data_keys[kid], bytes(health), self._kid_bytes[kid]))
-            if not tame:
-                raise _Slow
-            body.update(extra)
         withhold = self._withhold.get(kind, _EMPTY)
         occurred, received = _utc_iso(occurred), _utc_iso(received)
         team, region = self.teams.get(team), self.regions.get(region)
         key = self.fingerprints.get(device_id)
-        # one pass over the fields: its base64 salt (shown) or salted digest (withheld)
-        salts = _salts(binascii.a2b_base64(secret), body)
-        sha, b64 = hashlib.sha256, _B64
-        shown, salts_shown, withheld = {}, {}, {}
         try:
-            for name, value in body.items():
-                if name in withhold:
-                    withheld[name] = sha(salts[name] + _dumps(value, option=_SORT)).hexdigest()
-                else:
-                    shown[name] = value
-                    salts_shown[name] = b64(salts[name], newline=False).decode("ascii")
+            if proof is not None and (proof := orjson.loads(proof))["s"].keys() == body.keys():
+                shown, salts_shown, withheld = self._disclosed(kind, body, health, kid, proof, withhold)
+            else:  # stored before the proof (or not matching its body): derived from the secret
+                shown, salts_shown, withheld = self._derived(body, health, kid, secret, withhold)
             if self.fmt != "csv":
                 context = {"occurred_at": occurred, "origin": "device", "received_at": received, "region": region, "team": team,
                            "worker_id": worker_id}
@@ -637,8 +648,8 @@ class _Encoder:
             meta = [kind, record_id, rev, device_id or "", key or "", worker_id or "", occurred or "", team or "", region or "",
                     received or "", "device"]
             readable = [WITHHELD_MARK if k in withheld else _readable(shown.get(k)) for k in keys]
-            proof = [_V_TEXT, _dumps(shown, option=_SORT).decode("utf-8"), _dumps(salts_shown, option=_SORT).decode("utf-8"),
-                     _dumps(withheld, option=_SORT).decode("utf-8"), signature]
+            proof_cells = [_V_TEXT, _dumps(shown, option=_SORT).decode("utf-8"), _dumps(salts_shown, option=_SORT).decode("utf-8"),
+                           _dumps(withheld, option=_SORT).decode("utf-8"), signature]
         except TypeError:  # an integer outside 64 bits
             raise _Slow from None
         # CSV quoting as csv.writer's (tests compare): the annotations joined at once when none needs it (the usual case)
@@ -646,8 +657,8 @@ class _Encoder:
         if '"' in head or "\n" in head or "\r" in head or head.count(",") != len(meta) - 1:
             head = ",".join(map(_csv_field, meta))
         text = ",".join([head, *[c if not ('"' in c or "," in c or "\n" in c or "\r" in c) else _csv_field(c) for c in readable],
-                         *map(_csv_field, proof)])
-        return kind, True, device_id, (_dumps(meta + readable + proof), text.encode("utf-8"))
+                         *map(_csv_field, proof_cells)])
+        return kind, True, device_id, (_dumps(meta + readable + proof_cells), text.encode("utf-8"))
 
 
 _EMPTY: frozenset = frozenset()

@@ -1,8 +1,11 @@
 """How a record body is kept: health fields apart and encrypted, query columns derived."""
 from __future__ import annotations
 
+import binascii
 import json
 from datetime import datetime
+
+import orjson
 
 from shared.schemas import HEALTH_FIELDS, TIME_FIELD
 
@@ -12,12 +15,33 @@ from .keys import KeyRing
 
 def split_health(kind: str, body: dict, ring: KeyRing) -> tuple[dict, bytes | None, str | None]:
     """(body without health fields, encrypted health fields, data key id)."""
-    if kind != "safety_check":
+    fields = health_fields_of(kind)
+    if not fields:
         return body, None, None
-    health = {k: body[k] for k in HEALTH_FIELDS if k in body}
-    rest = {k: v for k, v in body.items() if k not in HEALTH_FIELDS}
+    health = {k: body[k] for k in fields if k in body}
+    rest = {k: v for k, v in body.items() if k not in fields}
     key_id, blob = ring.encrypt_health(json.dumps(health, separators=(",", ":")).encode())
     return rest, blob, key_id
+
+
+def health_fields_of(kind: str) -> frozenset:
+    """The fields :func:`split_health` keeps apart (and an export withholds from roles that may not see them)."""
+    return HEALTH_FIELDS if kind == "safety_check" else frozenset()
+
+
+def disclosure_proof(kind: str, salts: dict, digests: dict) -> str:
+    """What an export needs to disclose a device-signed revision, made once when the revision is stored.
+
+    ``{"s": salts of the stored body's fields, "h": salts of the health fields, "d": digests of the health
+    fields}`` (salts as base64, shared.envelope.field_salts; digests as the device signed them), so an
+    export neither re-derives salts nor decrypts health data to withhold it. The salts reveal nothing the
+    revision's ``secret`` beside them does not.
+    """
+    health = health_fields_of(kind)
+    b64 = binascii.b2a_base64
+    shown = {k: b64(v, newline=False).decode("ascii") for k, v in salts.items() if k not in health}
+    kept = {k: b64(v, newline=False).decode("ascii") for k, v in salts.items() if k in health}
+    return orjson.dumps({"s": shown, "h": kept, "d": {k: digests[k] for k in kept}}, option=orjson.OPT_SORT_KEYS).decode("ascii")
 
 
 def join_health(body: dict, health: bytes | None, key_id: str | None, ring: KeyRing) -> dict:

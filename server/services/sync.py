@@ -136,7 +136,8 @@ def _check(index: int, wire, sender: Sender, ring: KeyRing, now: datetime) -> _I
         item.wire_hash = sha256_hex(raw)
         item.row = _revision_row(header["kind"], header["rid"], header["rev"], opened.body, ring, now, device_id=sender.device_id,
                                  envelope=raw.decode(), envelope_hash=item.wire_hash, content_hash=item.content_hash,
-                                 secret=b64e(opened.secret), signature=b64e(opened.signature))
+                                 secret=b64e(opened.secret), signature=b64e(opened.signature),
+                                 proof=records.disclosure_proof(header["kind"], opened.salts, opened.digests))
     except EnvelopeError as exc:
         item.error = exc
     return item

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from server.errors import Forbidden, Invalid
 from server.extensions import db
 from server.models import AuditEntry, Revision
-from server.services import exports
+from server.services import exports, records
 from server.services.keys import keyring
 from shared import crypto, envelope
 from shared import export_verify as ev
@@ -560,10 +560,36 @@ def test_dashboard_made_revisions_are_exported_as_unsigned_and_named_so(app, see
     assert "1 made by people (unsigned)" in ev.render(result, str(out))
 
 
-def test_fast_field_salts_are_envelope_field_salts():
-    names = ["worker_id", "taken_at", "temperature_c", "ghi_chú", ""]
-    for secret in (b"\x00" * 16, os.urandom(16), os.urandom(64), os.urandom(65)):
-        assert exports._salts(secret, names) == {n: envelope.field_salt(secret, n) for n in names}
+def test_a_push_stores_the_proof_an_export_would_derive(app, seeded):
+    ring = keyring()
+    revisions = db.session.scalars(select(Revision).where(Revision.signature.is_not(None))).all()
+    assert len(revisions) == 12
+    for r in revisions:
+        body = records.join_health(dict(r.body), r.health, r.health_key_id, ring)
+        secret = crypto.b64d(r.secret)
+        health = records.health_fields_of(r.kind)
+        proof = json.loads(r.proof)
+        assert proof["s"] == {k: crypto.b64e(envelope.field_salt(secret, k)) for k in body if k not in health}
+        assert proof["h"] == {k: crypto.b64e(envelope.field_salt(secret, k)) for k in body if k in health}
+        assert proof["d"] == {k: envelope.field_digest(envelope.field_salt(secret, k), body[k]) for k in body if k in health}
+        assert set(proof["s"]) == set(r.body)  # the stored body is what an export shows when it withholds
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize("with_health", [False, True])
+def test_revisions_stored_before_the_proof_export_the_same_and_verify(app, seeded, tmp_path, fmt, with_health):
+    with_proof = _export(tmp_path / "new", fmt, with_health=with_health, workers=1)
+    db.session.execute(Revision.__table__.update().values(proof=None))  # as migration 0008 leaves older revisions
+    db.session.commit()
+    without = _export(tmp_path / "old", fmt, with_health=with_health, workers=1)
+    assert _verify(tmp_path / "old").ok, _failures(_verify(tmp_path / "old"))
+    assert (without.records, without.by_kind) == (with_proof.records, with_proof.by_kind) == (10, without.by_kind)
+    name = "records.jsonl" if fmt == "jsonl" else "records.csv"
+    if fmt == "jsonl":
+        strip = lambda p: [{k: v for k, v in json.loads(x).items() if k != "chain"} for x in _lines(p / name)]
+    else:
+        strip = lambda p: [row[:-1] for row in csv.reader(io.StringIO((p / name).read_text()))]
+    assert strip(tmp_path / "old") == strip(tmp_path / "new")
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
@@ -598,12 +624,16 @@ def _encoder_rows(data_key: bytes) -> list[tuple]:
     from datetime import datetime
 
     def row(i, kind="safety_check", body=None, health=None, signature="c2ln", device="dev-1", occurred="2026-11-01 06:00:00.000000",
-            received="2026-11-01 06:03:00.250000", author=None, worker="W001"):
+            received="2026-11-01 06:03:00.250000", author=None, worker="W001", proof=True):
         body = {"schema_version": 1, "worker_id": worker, "taken_at": "2026-11-01T13:00:00+07:00", "site_code": "HN001",
                 "ppe": ["mask", "gloves"], "fit_for_duty": True, "in_quarantine_area": False, "position": None} if body is None else body
         blob = None if health is None else crypto.aead_encrypt(data_key, json.dumps(health).encode(), b"dk1")
+        secret = bytes([i]) * 16
+        full = {**body, **(health or {})}
+        salts = envelope.field_salts(full, secret)
+        made = records.disclosure_proof(kind, salts, envelope.field_digests(full, secret, salts)) if proof and signature else None
         return (f"rid-{i}", f"rev-{i}", kind, device, author, json.dumps(body), blob, "dk1" if blob else None,
-                crypto.b64e(bytes([i]) * 16), signature, worker, occurred, received)
+                crypto.b64e(secret), signature, worker, occurred, received, made)
 
     health = {"temperature_c": 36.6, "symptoms": [], "exposure": "none", "notes": ""}
     return [
@@ -618,6 +648,9 @@ def _encoder_rows(data_key: bytes) -> list[tuple]:
         row(8, health=health, occurred="2026-11-01 06:00:00"),  # not SQLAlchemy's storage form: parsed
         row(9, body={"worker_id": "W001", "taken_at": "x", "site_code": "HP001", "notes": "a,b", "position": [1.5, -0.0]}, health=health),
         row(10, kind="safety_check", device="dev-unknown", health=health),
+        row(12, health=health, proof=False),  # stored before migration 0008: salts derived from the secret
+        row(13, kind="check_in", body={"worker_id": "W002", "at": "2026-11-01T10:00:00+07:00", "status": "ok", "site_code": "HP001"},
+            device="dev-2", worker="W002", proof=False),
         row(11, health={**health, "notes": "carriage\rreturn"}, worker="W\r1"),  # csv.writer leaves a lone \r bare
     ]
 
@@ -650,7 +683,7 @@ def test_the_fast_encoder_writes_the_reference_bytes(fmt, with_health, team):
             cells = ev.csv_cells(7, record, context)
             assert next(csv.reader(io.StringIO(after.decode() + "\n", newline=""))) == cells[1:]
             assert before == canonical_json(cells[1:])
-    assert len(expected) == (11 if team is None else 8)
+    assert len(expected) == (13 if team is None else 9)
     assert pieces == expected
     assert (by_kind, devices, unsigned) == (kinds, devs, person)
 

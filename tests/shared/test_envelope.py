@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import zlib
 
 import pytest
@@ -414,3 +415,12 @@ def test_verify_disclosed_false_for_broken_records(opened, device_keys, breakage
     elif breakage == "withheld-not-a-dict":
         record["withheld"] = 5
     assert env.verify_disclosed(record, device_keys[1]) is False
+
+
+def test_field_salts_are_field_salt_and_opening_keeps_them(opened):
+    names = ["worker_id", "taken_at", "temperature_c", "ghi_chú", ""]
+    for secret in (b"\x00" * 16, os.urandom(16), os.urandom(64), os.urandom(65)):
+        assert env.field_salts(dict.fromkeys(names, 1), secret) == {n: env.field_salt(secret, n) for n in names}
+    assert set(opened.salts) == set(opened.body)
+    assert opened.salts == {n: env.field_salt(opened.secret, n) for n in opened.body}
+    assert opened.digests == {n: env.field_digest(opened.salts[n], v) for n, v in opened.body.items()}
