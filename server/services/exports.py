@@ -443,6 +443,7 @@ def count_records(filt: ExportFilter, who: Exporter) -> int:
 _B64 = binascii.b2a_base64
 _dumps = orjson.dumps
 _SORT = orjson.OPT_SORT_KEYS
+_Fragment = orjson.Fragment
 
 
 class _Slow(Exception):
@@ -582,21 +583,25 @@ class _Encoder:
             add(pieces)
         return out, by_kind, devices, unsigned
 
-    def _disclosed(self, kind: str, body: dict, health, kid, proof: dict, withhold) -> tuple[dict, dict, dict]:
-        """(shown fields, their salts, withheld digests) from the revision's stored proof (services.records.disclosure_proof).
+    def _disclosed(self, body: dict, health, kid, proof: str, withhold) -> tuple[dict, str, str]:
+        """(shown fields, their salts and the withheld digests as canonical JSON) from the revision's stored
+        proof (services.records.disclosure_proof), embedded as they are.
 
         Its split is the stored body's: health fields apart, which is what an export withholds (HEALTH_KINDS).
         """
-        if withhold or health is None:
-            return body, proof["s"], proof["d"] if withhold else {}
-        extra, tame = _loads_tame(crypto.aead_decrypt(self._data_keys[kid], bytes(health), self._kid_bytes[kid]))
-        if not tame:
-            raise _Slow
-        body.update(extra)
-        return body, {**proof["s"], **proof["h"]}, {}
+        salts, health_salts, digests = proof.split("\n")
+        if withhold:
+            return body, salts, digests
+        if health is not None:
+            extra, tame = _loads_tame(crypto.aead_decrypt(self._data_keys[kid], bytes(health), self._kid_bytes[kid]))
+            if not tame:
+                raise _Slow
+            body.update(extra)
+            salts = _dumps({**orjson.loads(salts), **orjson.loads(health_salts)}, option=_SORT).decode("ascii")
+        return body, salts, "{}"
 
-    def _derived(self, body: dict, health, kid, secret: str, withhold) -> tuple[dict, dict, dict]:
-        """(shown fields, their salts, withheld digests) derived from the secret: revisions stored before the proof."""
+    def _derived(self, body: dict, health, kid, secret: str, withhold) -> tuple[dict, str, str]:
+        """:meth:`_disclosed`, derived from the secret: revisions stored before the proof."""
         if health is not None:
             extra, tame = _loads_tame(crypto.aead_decrypt(self._data_keys[kid], bytes(health), self._kid_bytes[kid]))
             if not tame:
@@ -611,7 +616,7 @@ class _Encoder:
             else:
                 shown[name] = value
                 salts_shown[name] = b64(salts[name], newline=False).decode("ascii")
-        return shown, salts_shown, withheld
+        return shown, _dumps(salts_shown, option=_SORT).decode("ascii"), _dumps(withheld, option=_SORT).decode("ascii")
 
     def _line(self, row) -> tuple[str, bool, str | None, tuple[bytes, bytes]] | None:
         """The fast path for one row: (kind, signed, device, pieces), or None when the filter leaves it out.
@@ -635,34 +640,48 @@ class _Encoder:
         team, region = self.teams.get(team), self.regions.get(region)
         key = self.fingerprints.get(device_id)
         try:
-            if proof is not None and (proof := orjson.loads(proof))["s"].keys() == body.keys():
-                shown, salts_shown, withheld = self._disclosed(kind, body, health, kid, proof, withhold)
-            else:  # stored before the proof (or not matching its body): derived from the secret
-                shown, salts_shown, withheld = self._derived(body, health, kid, secret, withhold)
+            if proof is not None:
+                shown, salts, withheld = self._disclosed(body, health, kid, proof, withhold)
+            else:  # stored before the proof
+                shown, salts, withheld = self._derived(body, health, kid, secret, withhold)
             if self.fmt != "csv":
                 context = {"occurred_at": occurred, "origin": "device", "received_at": received, "region": region, "team": team,
                            "worker_id": worker_id}
                 record = {"fields": shown, "header": {"dev": device_id, "kind": kind, "rev": rev, "rid": record_id, "v": ENVELOPE_VERSION},
-                          "key": key, "salts": salts_shown, "signature": signature, "withheld": withheld}
+                          "key": key, "salts": _Fragment(salts), "signature": signature, "withheld": _Fragment(withheld)}
                 return kind, True, device_id, (b'{"context":' + _dumps(context, option=_SORT) + b',"n":',
                                                b',"record":' + _dumps(record, option=_SORT) + b"}")
-            keys = self._readable_keys.get(kind)
-            if keys is None:
-                keys = self._readable_keys[kind] = [fmt.TIME_FIELDS.get(kind, "") if name == "when" else name for name in fmt.CSV_READABLE]
-            meta = [kind, record_id, rev, device_id or "", key or "", worker_id or "", occurred or "", team or "", region or "",
-                    received or "", "device"]
-            readable = [WITHHELD_MARK if k in withheld else _readable(shown.get(k)) for k in keys]
-            proof_cells = [_V_TEXT, _dumps(shown, option=_SORT).decode("utf-8"), _dumps(salts_shown, option=_SORT).decode("utf-8"),
-                           _dumps(withheld, option=_SORT).decode("utf-8"), signature]
+            fields = _dumps(shown, option=_SORT).decode("utf-8")
         except TypeError:  # an integer outside 64 bits
             raise _Slow from None
-        # CSV quoting as csv.writer's (tests compare): the annotations joined at once when none needs it (the usual case)
-        head = ",".join(meta)
-        if '"' in head or "\n" in head or "\r" in head or head.count(",") != len(meta) - 1:
-            head = ",".join(map(_csv_field, meta))
-        text = ",".join([head, *[c if not ('"' in c or "," in c or "\n" in c or "\r" in c) else _csv_field(c) for c in readable],
-                         *map(_csv_field, proof_cells)])
-        return kind, True, device_id, (_dumps(meta + readable + proof_cells), text.encode("utf-8"))
+        keys = self._readable_keys.get(kind)
+        if keys is None:  # (body key, how it appears as a key in canonical JSON) of each readable column
+            keys = self._readable_keys[kind] = [(key, f'"{key}":') for key in
+                                                (fmt.TIME_FIELDS.get(kind, "") if name == "when" else name for name in fmt.CSV_READABLE)]
+        # a withheld field's name is a key of the digests' JSON (their values are hex: no other '"name":' in it)
+        readable = [WITHHELD_MARK if needle in withheld else _readable(shown.get(key)) for key, needle in keys]
+        meta = [kind, record_id, rev, device_id or "", key or "", worker_id or "", occurred or "", team or "", region or "",
+                received or "", "device"]
+        text = ",".join((_csv_join(meta), _csv_join(readable), _V_TEXT, _csv_field(fields), _csv_field(salts), _csv_field(withheld),
+                         _csv_field(signature)))
+        # canonical JSON of the cells (the chain's data): the three JSON cells escaped by hand, as orjson is slow on many quotes
+        data = ",".join((_dumps([*meta, *readable, _V_TEXT]).decode("utf-8")[:-1], _json_text_string(fields),
+                         _json_text_string(salts), _json_text_string(withheld), _dumps(signature).decode("ascii"))) + "]"
+        return kind, True, device_id, (data.encode("utf-8"), text.encode("utf-8"))
+
+
+def _json_text_string(text: str) -> str:
+    """JSON text as a canonical JSON string: only its quotes and backslashes need escaping, as JSON text has no raw
+    control character (tests compare with orjson / canonical_json)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _csv_join(cells: list[str]) -> str:
+    """The cells as csv.writer joins them (see _csv_field): at once when none needs quoting, the usual case."""
+    text = ",".join(cells)
+    if '"' in text or "\n" in text or "\r" in text or text.count(",") != len(cells) - 1:
+        return ",".join([_csv_field(c) for c in cells])
+    return text
 
 
 _EMPTY: frozenset = frozenset()

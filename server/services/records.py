@@ -32,16 +32,18 @@ def health_fields_of(kind: str) -> frozenset:
 def disclosure_proof(kind: str, salts: dict, digests: dict) -> str:
     """What an export needs to disclose a device-signed revision, made once when the revision is stored.
 
-    ``{"s": salts of the stored body's fields, "h": salts of the health fields, "d": digests of the health
-    fields}`` (salts as base64, shared.envelope.field_salts; digests as the device signed them), so an
-    export neither re-derives salts nor decrypts health data to withhold it. The salts reveal nothing the
-    revision's ``secret`` beside them does not.
+    Three canonical JSON objects, one per line: the salts of the stored body's fields, the salts of the
+    health fields, the digests of the health fields (salts as base64, shared.envelope.field_salts; digests
+    as the device signed them). An export embeds them as they are, so it neither re-derives salts nor
+    decrypts health data to withhold it. The salts reveal nothing the revision's ``secret`` beside them
+    does not.
     """
     health = health_fields_of(kind)
     b64 = binascii.b2a_base64
     shown = {k: b64(v, newline=False).decode("ascii") for k, v in salts.items() if k not in health}
     kept = {k: b64(v, newline=False).decode("ascii") for k, v in salts.items() if k in health}
-    return orjson.dumps({"s": shown, "h": kept, "d": {k: digests[k] for k in kept}}, option=orjson.OPT_SORT_KEYS).decode("ascii")
+    return b"\n".join(orjson.dumps(part, option=orjson.OPT_SORT_KEYS)
+                       for part in (shown, kept, {k: digests[k] for k in kept})).decode("ascii")
 
 
 def join_health(body: dict, health: bytes | None, key_id: str | None, ring: KeyRing) -> dict:

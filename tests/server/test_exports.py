@@ -568,7 +568,8 @@ def test_a_push_stores_the_proof_an_export_would_derive(app, seeded):
         body = records.join_health(dict(r.body), r.health, r.health_key_id, ring)
         secret = crypto.b64d(r.secret)
         health = records.health_fields_of(r.kind)
-        proof = json.loads(r.proof)
+        proof = dict(zip("shd", map(json.loads, r.proof.split("\n"))))
+        assert [canonical_json(proof[k]).decode() for k in "shd"] == r.proof.split("\n")  # embedded as they are: canonical
         assert proof["s"] == {k: crypto.b64e(envelope.field_salt(secret, k)) for k in body if k not in health}
         assert proof["h"] == {k: crypto.b64e(envelope.field_salt(secret, k)) for k in body if k in health}
         assert proof["d"] == {k: envelope.field_digest(envelope.field_salt(secret, k), body[k]) for k in body if k in health}
@@ -646,7 +647,8 @@ def _encoder_rows(data_key: bytes) -> list[tuple]:
         row(6, health=health, signature=None, device=None, author=7),  # made on the dashboard
         row(7, health=health, occurred=datetime(2026, 11, 1, 6, 0, 0, 123456), received=None),  # PostgreSQL gives datetimes
         row(8, health=health, occurred="2026-11-01 06:00:00"),  # not SQLAlchemy's storage form: parsed
-        row(9, body={"worker_id": "W001", "taken_at": "x", "site_code": "HP001", "notes": "a,b", "position": [1.5, -0.0]}, health=health),
+        row(9, body={"worker_id": "W001", "taken_at": "x", "site_code": "HP001", "notes": "a,b", "position": [1.5, -0.0]}, health=health,
+            proof=False),  # a health field in the stored body too (a push never stores that): derived from the secret
         row(10, kind="safety_check", device="dev-unknown", health=health),
         row(12, health=health, proof=False),  # stored before migration 0008: salts derived from the secret
         row(13, kind="check_in", body={"worker_id": "W002", "at": "2026-11-01T10:00:00+07:00", "status": "ok", "site_code": "HP001"},
