@@ -41,8 +41,10 @@ import binascii
 import csv
 import hashlib
 import io
+import itertools
 import json
 import os
+import re
 import sys
 import zipfile
 from collections import deque
@@ -56,7 +58,7 @@ from . import crypto
 from .canonical import canonical_json
 from .envelope import FORMAT_VERSION as ENVELOPE_VERSION
 from .envelope import SIGNED_HEADER_KEYS
-from .fast_json import canon, canon_trusted, loads, loads_tame
+from .fast_json import canon, canon_trusted, loads, loads_tame, tame
 from .schemas import TIME_FIELD
 from .signing import verify_document
 
@@ -435,9 +437,9 @@ class _HashingReader(io.RawIOBase):
             self.size += len(data)
 
 
-def _verify_records(bundle: Bundle, name: str, entry: dict, result: Result, keys: dict, withheld: dict,
+def _verify_records_sequential(bundle: Bundle, name: str, entry: dict, result: Result, keys: dict, withheld: dict,
                     workers: int, progress: Callable[[int], None] | None) -> tuple[str, int]:
-    """Check every record of one data file; returns the file's (SHA-256, size), read in the same pass."""
+    """The sequential reader (csv.reader over the whole file): for a CSV file whose quoting defeats the chunks."""
     expected_head = entry.get("chain_head")
     chain = entry.get("chain_seed")
     batch_size = BATCH
@@ -551,6 +553,488 @@ def _verify_records(bundle: Bundle, name: str, entry: dict, result: Result, keys
     if expected_head is not None and chain != expected_head:
         result.fail(name, "the last record's chain value differs from the manifest's: records were removed or added at the end")
     return digest
+
+
+# --- the chunked pass: raw bytes to the worker processes, which parse, check and summarise ---------
+#
+# The file is read in blocks of about BATCH kB, hashed as it is read, and cut after a line end (CSV: after a
+# line ending in ``,`` + 64 hex digits, the chain column, so a quoted multi-line cell is not cut in the usual
+# case). Each chunk of bytes is parsed and checked by a worker process, or by this one, by _check_chunk: for a
+# chunk whose every record is the usual one (signed, chained, numbered in turn) it sends back a summary, else
+# the per-record results of _check_batch_jsonl / _check_batch_csv. The chain link into a chunk's first record
+# is checked here, from the previous chunk's last chain value. A CSV chunk that was cut inside a quoted cell
+# (found by a sentinel row after it) makes the whole file be checked again by the sequential reader.
+
+_SIMPLE = frozenset({str, int, bool, type(None)})  # values fast_json.tame passes without looking further
+_sha = hashlib.sha256
+_hexdigest = type(hashlib.sha256()).hexdigest
+_loads_orjson = orjson.loads
+_HEX64 = re.compile(rb"[0-9a-f]{64}")
+_CSV_SENTINEL = "fieldwatch:end-of-chunk\n"
+_CSV_HEADER = ",".join(CSV_COLUMNS)
+_N_CSV = len(CSV_COLUMNS)
+_I_N, _I_V = CSV_COLUMNS.index("n"), CSV_COLUMNS.index("v")
+_I_FIELDS, _I_SALTS, _I_WITHHELD = CSV_COLUMNS.index("fields"), CSV_COLUMNS.index("salts"), CSV_COLUMNS.index("withheld")
+_I_READ0 = len(CSV_META)
+_I_READ1 = _I_READ0 + len(CSV_READABLE)
+_READABLE_KEYS: dict[Any, tuple] = {}  # kind -> the field read by each readable column
+_SIGNED_H = SIGNED_HEADER_KEYS
+
+
+class _Misaligned(Exception):
+    """A CSV chunk was cut inside a quoted cell: the file is read again in one sequential pass."""
+
+
+def _quick_tame(d: dict) -> bool:
+    """fast_json.tame(d) for a dict orjson made (str keys), without a Python loop when every value is a scalar."""
+    return _SIMPLE.issuperset(map(type, d.values())) or tame(d)
+
+
+def _fingerprint(public: bytes) -> str:
+    fingerprint = _FINGERPRINTS.get(public)
+    if fingerprint is None:
+        if len(_FINGERPRINTS) > 4096:
+            _FINGERPRINTS.clear()
+        fingerprint = _FINGERPRINTS[public] = crypto.fingerprint(public)
+    return fingerprint
+
+
+def _fast_signed(kind: Any, device: Any, signature: Any, key: Any, worker: Any, fields_: dict, hidden: dict, salts: dict,
+                 signed_header: dict) -> bool:
+    """True only when check_record(..., tame=True) would give ('signed', None) for a record of these parts (each a
+    dict where one is named; values already found tame; ``signed_header``: the header's SIGNED_HEADER_KEYS, ``v``
+    already found to be ENVELOPE_VERSION); False when it may not: the caller then asks check_record."""
+    w = _WITHHELD.get(kind)
+    if w and not w.isdisjoint(fields_):
+        return False
+    if worker is not None and "worker_id" in fields_ and fields_["worker_id"] != worker:
+        return False
+    if type(signature) is not str or type(device) is not str:
+        return False
+    public = _KEYS.get(device)
+    if public is None or key != (_FINGERPRINTS.get(public) or _fingerprint(public)):
+        return False
+    # verify_disclosed(tame=True): the digest of every shown field, sha256(salt + canonical value), over the withheld ones
+    digests = dict(hidden)
+    sha, a2b, dumps, sort = _sha, binascii.a2b_base64, _dumps, _SORT
+    for name, value in fields_.items():
+        digests[name] = sha(a2b(salts[name], strict_mode=True) + dumps(value, option=sort)).hexdigest()
+    message = dumps({"h": signed_header, "d": digests}, option=sort)
+    return crypto.verify(public, a2b(signature, strict_mode=True), message)
+
+
+def _check_line_jsonl(lineno: int, line: bytes) -> tuple:
+    return _check_batch_jsonl([(lineno, line)])[0]
+
+
+def _check_row_csv(lineno: int, cells: list[str]) -> tuple:
+    return _check_batch_csv([(lineno, cells)])[0]
+
+
+_LINE_KEYS = frozenset(("chain", "context", "n", "record"))
+_RECORD_KEYS = frozenset(("fields", "header", "key", "salts", "signature", "withheld"))
+
+
+def _fast_jsonl(line: bytes) -> tuple | None:
+    """(n, rid, kind) when the line is a usual signed record (see _fast_signed), else None."""
+    obj = _loads_orjson(line)
+    if type(obj) is not dict or obj.keys() != _LINE_KEYS:
+        return None
+    record, context, n = obj["record"], obj["context"], obj["n"]
+    if type(record) is not dict or type(context) is not dict or type(n) is not int or record.keys() != _RECORD_KEYS:
+        return None
+    header, fields_, salts, hidden, signature = record["header"], record["fields"], record["salts"], record["withheld"], record["signature"]
+    if type(header) is not dict or type(fields_) is not dict or type(salts) is not dict or type(hidden) is not dict:
+        return None
+    # fast_json.loads_tame's tameness: every value a scalar but the fields' (looked at by tame)
+    if not _SIMPLE.issuperset((type(obj["chain"]), type(record["key"]), type(signature), *map(type, context.values()),
+                               *map(type, header.values()), *map(type, salts.values()), *map(type, hidden.values()))):
+        return None
+    if not (_SIMPLE.issuperset(map(type, fields_.values())) or tame(fields_)):
+        return None
+    kind = header.get("kind")
+    if type(kind) is not str or header.get("v") != ENVELOPE_VERSION:
+        return None
+    signed_header = {k: header[k] for k in _SIGNED_H}
+    if not _fast_signed(kind, header.get("dev"), signature, record["key"], context.get("worker_id"), fields_, hidden, salts,
+                        signed_header):
+        return None
+    return n, header["rid"], kind
+
+
+_I_DEV, _I_KEY, _I_RID, _I_REV, _I_WORKER = (CSV_COLUMNS.index(c) for c in ("device_id", "key", "record_id", "rev", "worker_id"))
+_I_SIGNATURE = CSV_COLUMNS.index("signature")
+
+
+def _fast_csv(cells: list[str]) -> tuple | None:
+    """(n, rid, kind) when the row is a usual signed record whose rendered columns are the ones csv_cells makes, else None."""
+    if len(cells) != _N_CSV:
+        return None
+    text_n = cells[_I_N]
+    n = int(text_n)
+    if str(n) != text_n or cells[_I_V] != "1":
+        return None
+    t_fields, t_salts, t_hidden = cells[_I_FIELDS], cells[_I_SALTS], cells[_I_WITHHELD]
+    fields_, salts, hidden = _loads_orjson(t_fields), _loads_orjson(t_salts), _loads_orjson(t_hidden)
+    if type(fields_) is not dict or type(salts) is not dict or type(hidden) is not dict:
+        return None
+    if not _SIMPLE.issuperset((*map(type, salts.values()), *map(type, hidden.values()))):
+        return None
+    if not (_SIMPLE.issuperset(map(type, fields_.values())) or tame(fields_)):
+        return None
+    # the cells csv_cells renders from the parsed values (the others come back as they were read)
+    dumps, sort = _dumps, _SORT
+    if dumps(fields_, option=sort) != t_fields.encode() or dumps(salts, option=sort) != t_salts.encode() \
+            or dumps(hidden, option=sort) != t_hidden.encode():
+        return None
+    kind = cells[1]
+    keys = _READABLE_KEYS.get(kind)
+    if keys is None:
+        keys = _READABLE_KEYS[kind] = tuple(TIME_FIELDS.get(kind, "") if c == "when" else c for c in CSV_READABLE)
+    get = fields_.get
+    for key, cell in zip(keys, cells[_I_READ0:_I_READ1]):
+        if key in hidden:
+            if cell != WITHHELD_MARK:
+                return None
+            continue
+        value = get(key)
+        if value is None:
+            if cell:
+                return None
+        elif type(value) is str:
+            if cell != value:
+                return None
+        elif dumps(value, option=sort) != cell.encode():
+            return None
+    device, rid = cells[_I_DEV] or None, cells[_I_RID]
+    signed_header = {"v": 1, "dev": device, "rid": rid, "kind": kind, "rev": cells[_I_REV]}
+    if not _fast_signed(kind, device, cells[_I_SIGNATURE] or None, cells[_I_KEY] or None, cells[_I_WORKER] or None,
+                        fields_, hidden, salts, signed_header):
+        return None
+    return n, rid, kind
+
+
+def _csv_rows(text: str, first: bool) -> tuple[list, int, bool | None] | None:
+    """(rows, lines, header_ok) of a chunk of CSV text: csv.reader's rows, each on its own line; None when a row is
+    not (a quoted line end or CR: csv.reader reads the chunk as it comes instead)."""
+    if "\r" in text:
+        return None
+    lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    count = len(lines)
+    lines.append(_CSV_SENTINEL[:-1])
+    rows = list(csv.reader(lines))
+    if len(rows) != count + 1 or rows[-1] != [_CSV_SENTINEL[:-1]]:
+        return None  # a line that does not end its row
+    rows.pop()
+    header_ok = None
+    if first:
+        header_ok = bool(rows) and rows[0] == CSV_COLUMNS
+    return rows, count, header_ok
+
+
+def _link(previous: str | bytes | None, data: bytes | None, stored: str | None) -> bool:
+    """Whether a record whose chain data is ``data`` (None: not in chain form) and stored chain ``stored``
+    follows from ``previous`` (None: nothing to check against)."""
+    if previous is None:
+        return True
+    if data is None:
+        return False
+    if type(previous) is str:
+        try:
+            previous = previous.encode("ascii")
+        except UnicodeEncodeError:  # not a chain value: no record follows from it
+            return False
+    return _hexdigest(_sha(previous + data)) == stored
+
+
+def _check_chunk(chunk: bytes, csv_mode: bool, first: bool, counted: Any, with_items: bool = False) -> tuple | None:
+    """Check the records of one chunk of a records file (whole lines).
+
+    Returns None for a CSV chunk cut inside a quoted cell, else (plain, lines, count, first_n, last_n, by_kind,
+    first_data, first_stored, last_chain, header_ok, items): ``plain`` when every record is the usual one (signed,
+    numbered one after the other, each after the first chained to the one before it, within ``counted``); else
+    ``items`` holds (line, n, rid, kind, status, message, chained) per record, line counted within the chunk,
+    ``chained`` None for the first record (its link is checked by the caller from first_data and first_stored).
+    """
+    items: list = []
+    kinds: dict = {}
+    plain = True
+    first_n = expect = None
+    first_data = first_stored = previous = None
+    header_ok = None
+    count = 0
+    if csv_mode:
+        text = chunk.decode("utf-8")
+        quick = _csv_rows(text, first)
+        if quick is not None:
+            rows, lines, header_ok = quick
+            numbered = enumerate(rows, 1)
+        else:
+            reader = csv.reader(itertools.chain(io.StringIO(text, newline=""), (_CSV_SENTINEL,)))
+            pairs = [(reader.line_num, cells) for cells in reader]
+            if not pairs or pairs[-1][1] != [_CSV_SENTINEL[:-1]]:
+                return None
+            lines = pairs.pop()[0] - 1
+            if first:
+                header_ok = bool(pairs) and pairs[0][1] == CSV_COLUMNS
+            numbered = pairs
+        if first:
+            numbered = itertools.islice(numbered, 1, None)
+        for lineno, cells in numbered:
+            whole = len(cells) == _N_CSV
+            stored = cells[-1] if whole else None
+            if count == 0:
+                chained = None
+                first_data, first_stored = (_dumps(cells[:-1]) if whole else None), stored
+            else:
+                chained = _link(previous, _dumps(cells[:-1]) if whole else None, stored)
+            previous = stored
+            count += 1
+            try:
+                fast = _fast_csv(cells)
+            except Exception:
+                fast = None
+            if fast is None:
+                item = _check_row_csv(lineno, cells) + (chained,)
+            else:
+                item = (lineno, fast[0], fast[1], fast[2], "signed", None, chained)
+            items.append(item)
+            if plain:
+                n = item[1]
+                if item[4] == "signed" and chained is not False and type(n) is int and (expect is None or n == expect) \
+                        and (counted is None or n <= counted):
+                    if expect is None:
+                        first_n = n
+                    expect = n + 1
+                    kind = item[3]
+                    if kind is not None:
+                        kinds[kind] = kinds.get(kind, 0) + 1
+                else:
+                    plain = False
+    else:
+        split = chunk.split(b"\n")
+        if split and not split[-1]:
+            split.pop()
+        lines = len(split)
+        head, skip, end = _CHAIN_PREFIX, len(_CHAIN_PREFIX), len(_CHAIN_PREFIX) + _CHAIN_LEN
+        lineno = 0
+        for line in split:
+            lineno += 1
+            if not line:
+                continue
+            if line[:skip] == head and line[end:end + 2] == b'",':
+                raw_stored = line[skip:end]
+                stored = raw_stored.decode("ascii", "replace")
+                data = b"{" + line[end + 2:]
+            else:
+                raw_stored = stored = data = None
+            if count == 0:
+                chained = None
+                first_data, first_stored = data, stored
+            else:
+                chained = previous is None or (data is not None and _hexdigest(_sha(previous + data)) == stored)
+            previous = raw_stored
+            count += 1
+            try:
+                fast = _fast_jsonl(line)
+            except Exception:
+                fast = None
+            if fast is None:
+                item = _check_line_jsonl(lineno, line) + (chained,)
+            else:
+                item = (lineno, fast[0], fast[1], fast[2], "signed", None, chained)
+            items.append(item)
+            if plain:
+                n = item[1]
+                if item[4] == "signed" and chained is not False and type(n) is int and (expect is None or n == expect) \
+                        and (counted is None or n <= counted):
+                    if expect is None:
+                        first_n = n
+                    expect = n + 1
+                    kind = item[3]
+                    if kind is not None:
+                        kinds[kind] = kinds.get(kind, 0) + 1
+                else:
+                    plain = False
+    last_chain = None
+    if count:
+        if csv_mode:
+            last_chain = previous
+        else:
+            last_chain = previous.decode("ascii", "replace") if previous is not None else None
+    if plain and not with_items:
+        return True, lines, count, first_n, (expect - 1 if expect is not None else None), kinds, first_data, first_stored, \
+            last_chain, header_ok, None
+    return False, lines, count, None, None, None, first_data, first_stored, last_chain, header_ok, items
+
+
+def _csv_cut(block: bytes) -> int:
+    """Where to cut a CSV block: after its last line that ends in ``,`` and a chain value (0: none)."""
+    end = len(block)
+    for _ in range(64):
+        i = block.rfind(b"\n", 0, end)
+        if i < 0:
+            return 0
+        j = i - 1 if i and block[i - 1] == 13 else i
+        if j >= 65 and block[j - 65] == 44 and _HEX64.fullmatch(block, j - 64, j):
+            return i + 1
+        end = i
+    return 0
+
+
+def _jsonl_cut(block: bytes) -> int:
+    return block.rfind(b"\n") + 1
+
+
+def _verify_records(bundle: Bundle, name: str, entry: dict, result: Result, keys: dict, withheld: dict,
+                    workers: int, progress: Callable[[int], None] | None) -> tuple[str, int]:
+    """Check every record of one data file; returns the file's (SHA-256, size), read in the same pass."""
+    saved = (result.records, result.verified, result.unsigned, dict(result.by_kind), len(result.problems), result.hidden)
+    try:
+        return _verify_records_chunked(bundle, name, entry, result, keys, withheld, workers, progress)
+    except _Misaligned:
+        result.records, result.verified, result.unsigned, by_kind, problems, result.hidden = saved
+        result.by_kind.clear()
+        result.by_kind.update(by_kind)
+        del result.problems[problems:]
+        return _verify_records_sequential(bundle, name, entry, result, keys, withheld, workers, progress)
+
+
+def _verify_records_chunked(bundle: Bundle, name: str, entry: dict, result: Result, keys: dict, withheld: dict,
+                            workers: int, progress: Callable[[int], None] | None) -> tuple[str, int]:
+    expected_head = entry.get("chain_head")
+    counted = entry.get("records")
+    csv_mode = name.endswith(".csv")
+    cut = _csv_cut if csv_mode else _jsonl_cut
+    state = {"chain": entry.get("chain_seed"), "next_n": 1, "base": 0, "first": True}
+    by_kind = result.by_kind
+    pending: deque = deque()
+
+    def consume(out, chunk: bytes, first: bool) -> None:
+        if out is None:
+            raise _Misaligned()
+        plain, lines, count, first_n, last_n, kinds, first_data, first_stored, last_chain, header_ok, items = out
+        if first and csv_mode and not header_ok:
+            result.fail(name, "the CSV header row is not the export's columns")
+        base = state["base"]
+        state["base"] = base + lines
+        if not count:
+            return
+        linked = _link(state["chain"], first_data, first_stored)
+        if plain and linked and first_n == state["next_n"]:
+            result.records += count
+            result.verified += count
+            for kind, k in kinds.items():
+                by_kind[kind] = by_kind.get(kind, 0) + k
+            state["next_n"] = last_n + 1
+        else:
+            if items is None:  # a summary that does not follow on: the records one by one
+                items = _check_chunk(chunk, csv_mode, first, counted, True)[10]
+            next_n = state["next_n"]
+            for lineno, n, rid, kind, status, message, chained in items:
+                lineno += base
+                if chained is None:
+                    chained = linked
+                result.records += 1
+                if status == "signed" and type(n) is int and n == next_n and (counted is None or n <= counted) and chained:
+                    next_n = n + 1
+                    result.verified += 1
+                    if kind is not None:
+                        by_kind[kind] = by_kind.get(kind, 0) + 1
+                    continue
+                where = f"{name} line {lineno}" if n is None else f"{name} record #{n}" + (f" ({rid})" if rid else "")
+                if n is not None and isinstance(n, int):
+                    if n > next_n:
+                        missing = f"#{next_n}" if n == next_n + 1 else f"#{next_n} to #{n - 1}"
+                        result.fail(f"{name} record {missing}", "missing (the record numbers jump here)")
+                    elif n < next_n:
+                        result.fail(where, f"out of order or repeated (expected #{next_n})")
+                    next_n = max(next_n, n + 1)
+                if isinstance(n, int) and counted is not None and n > counted:
+                    result.fail(where, f"not in the manifest, which counts {counted} records")
+                if not chained:
+                    result.fail(where, "changed, added, removed or moved: its chain value does not follow from the record before it")
+                if status == "bad":
+                    result.fail(where, message or "invalid")
+                    continue
+                if status == "unsigned":
+                    result.unsigned += 1
+                else:
+                    result.verified += 1
+                if kind is not None:
+                    by_kind[kind] = by_kind.get(kind, 0) + 1
+            state["next_n"] = next_n
+        state["chain"] = last_chain
+        if progress:
+            progress(count)
+
+    pool = None
+    depth = 2 * (workers - 1)  # chunks queued per worker process: it never waits for this one
+
+    def dispatch(chunk: bytes, more: bool) -> None:
+        # In order: to a worker process while one has room, else checked here (this process works too).
+        # A few chunks in flight: memory stays flat. A file of one chunk starts no process.
+        nonlocal pool
+        first = state["first"]
+        state["first"] = False
+        if pool is None and workers > 1 and more:
+            pool = ProcessPoolExecutor(workers - 1, initializer=_init_worker, initargs=(keys, withheld))
+        if pool is not None and sum(1 for f, _c, _first in pending if _is_future(f) and not f.done()) < depth:
+            pending.append((pool.submit(_check_chunk, chunk, csv_mode, first, counted), chunk, first))
+        else:
+            pending.append((_check_chunk(chunk, csv_mode, first, counted), chunk, first))
+        while pending and (len(pending) > depth + 2 or _ready(pending[0][0])):
+            head, c, f = pending.popleft()
+            consume(head.result() if _is_future(head) else head, c, f)
+
+    sha, size = _sha(), 0
+    target = max(BATCH, 1) * 1024
+    try:
+        with bundle.open(name) as raw:
+            pieces: list[bytes] = []
+            ready = None
+            while True:
+                block = raw.read(target)
+                if not block:
+                    break
+                sha.update(block)
+                size += len(block)
+                at = cut(block)
+                if not at:
+                    pieces.append(block)
+                    continue
+                pieces.append(block[:at])
+                chunk = b"".join(pieces) if len(pieces) > 1 else pieces[0]
+                pieces = [block[at:]] if at < len(block) else []
+                if ready is not None:
+                    dispatch(ready, True)
+                ready = chunk
+            rest = b"".join(pieces)
+            if ready is not None:
+                dispatch(ready, bool(rest))
+            if rest:
+                dispatch(rest, False)
+        if csv_mode and state["first"]:  # an empty file: not even the header row
+            result.fail(name, "the CSV header row is not the export's columns")
+        while pending:
+            head, c, f = pending.popleft()
+            consume(head.result() if _is_future(head) else head, c, f)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    if expected_head is not None and state["chain"] != expected_head:
+        result.fail(name, "the last record's chain value differs from the manifest's: records were removed or added at the end")
+    return sha.hexdigest(), size
+
+
+def _is_future(x) -> bool:
+    return x is not None and type(x) is not tuple
+
+
+def _ready(x) -> bool:
+    return not _is_future(x) or x.done()
 
 
 def verify_bundle(path: str, export_key: bytes | None = None, *, workers: int | None = None,

@@ -15,7 +15,7 @@ from shared.canonical import canonical_json
 from shared.signing import sign_document
 
 
-def _records(n: int = 5, withhold=frozenset({"temperature_c"})):
+def _records(n: int = 5, withhold=frozenset({"temperature_c"}), extra=None):
     device_private, device_public = crypto.generate_signing_keypair()
     box_private, box_public = crypto.generate_box_keypair()
     device = str(uuid.uuid4())
@@ -23,13 +23,14 @@ def _records(n: int = 5, withhold=frozenset({"temperature_c"})):
     for i in range(n):
         header = envelope.make_header("k1", device, str(uuid.uuid4()), "safety_check", f"{i:05d}")
         body = {"worker_id": "W001", "taken_at": f"2026-11-0{i + 1}T07:00:00+07:00", "temperature_c": 36.5 + i / 10, "fit_for_duty": True}
+        body.update(extra(i) if extra else {})
         opened = envelope.open_envelope(envelope.seal(header, body, device_private, box_public), {"k1": box_private})
         out.append(envelope.disclose(opened, device_public, withhold=withhold))
     return device, device_public, out
 
 
-def _bundle(tmp_path, fmt="jsonl", n=5):
-    device, public, records = _records(n)
+def _bundle(tmp_path, fmt="jsonl", n=5, extra=None):
+    device, public, records = _records(n, extra=extra)
     export_private, export_public = crypto.generate_signing_keypair()
     export_id = str(uuid.uuid4())
     chain = seed = ev.chain_seed(export_id)
@@ -253,3 +254,128 @@ def test_batches_checked_here_and_by_workers_keep_their_order(tmp_path, monkeypa
     assert 0 < LazyPool.submitted < 8
     assert [str(p) for p in mixed.problems] == [str(p) for p in one.problems]
     assert "records.csv record #4: missing" in "\n".join(map(str, one.problems))
+
+
+# --- the chunked pass names what the sequential reader names ---------------------------------
+
+def _summary(result):
+    return ([str(p) for p in result.problems], result.hidden, result.records, result.verified, result.unsigned, result.by_kind)
+
+
+def _assert_like_the_sequential_reader(out, key, monkeypatch, batches=(1, 3, 2000), workers=(1, 2)):
+    with monkeypatch.context() as m:
+        m.setattr(ev, "_verify_records", ev._verify_records_sequential)
+        expected = _summary(ev.verify_bundle(str(out), key, workers=1))
+    for batch in batches:
+        for w in workers if batch < 2000 else (1,):
+            with monkeypatch.context() as m:
+                m.setattr(ev, "BATCH", batch)
+                assert _summary(ev.verify_bundle(str(out), key, workers=w)) == expected, (batch, w)
+    return expected
+
+
+def _notes(i):
+    # shown notes with commas, quotes and line ends (one that ends like a CSV row: a comma and 64 hex digits)
+    return {"notes": [None, 'a "quoted", multi\nline note', "x," + "ab" * 32 + "\nmore", "plain"][i % 4]}
+
+
+_JSONL_CHANGES = {
+    "value": lambda ls: ls.__setitem__(2, ls[2].replace(b"W001", b"W002", 1)),
+    "delete": lambda ls: ls.__delitem__(5),
+    "repeat": lambda ls: ls.insert(7, ls[7]),
+    "swap": lambda ls: ls.__setitem__(slice(3, 5), [ls[4], ls[3]]),
+    "blank": lambda ls: ls.insert(3, b"\n"),
+    "garbage": lambda ls: ls.__setitem__(4, b"not json\n"),
+    "no chain": lambda ls: ls.__setitem__(4, ls[4].replace(b'{"chain":"', b'{"chaim":"', 1)),
+    "crlf": lambda ls: ls.__setitem__(2, ls[2][:-1] + b"\r\n"),
+    "no last line end": lambda ls: ls.__setitem__(-1, ls[-1][:-1]),
+    "cut short": lambda ls: ls.__setitem__(-1, ls[-1][:40]),
+    "small float": lambda ls: ls.__setitem__(1, ls[1].replace(b'"fit_for_duty":true', b'"fit_for_duty":1e-05', 1)),
+    "big int": lambda ls: ls.__setitem__(1, ls[1].replace(b'"fit_for_duty":true', b'"fit_for_duty":123456789012345678901234567890', 1)),
+    "n as text": lambda ls: ls.__setitem__(2, ls[2].replace(b'"n":3,', b'"n":"3",', 1)),
+    "extra key": lambda ls: ls.__setitem__(2, ls[2].replace(b'"n":3,', b'"n":3,"x":{"y":0.00001},', 1)),
+    "no signature": lambda ls: ls.__setitem__(6, ls[6].replace(b'"signature":"', b'"signature":null,"s":"', 1)),
+    "key": lambda ls: ls.__setitem__(6, ls[6].replace(b'"key":"', b'"key":"0', 1)),
+}
+
+
+@pytest.mark.parametrize("change", sorted(_JSONL_CHANGES))
+def test_chunked_jsonl_names_what_the_sequential_reader_names(tmp_path, monkeypatch, change):
+    out, key = _bundle(tmp_path, "jsonl", n=9, extra=_notes)
+    path = out / ev.RECORDS_JSONL
+    lines = path.read_bytes().splitlines(keepends=True)
+    _JSONL_CHANGES[change](lines)
+    path.write_bytes(b"".join(lines))
+    problems = _assert_like_the_sequential_reader(out, key, monkeypatch)[0]
+    assert problems
+
+
+_CSV_CHANGES = {
+    "value": lambda ls: ls.__setitem__(3, ls[3].replace(b"W001", b"W002", 1)),
+    "delete": lambda ls: ls.__delitem__(5),
+    "repeat": lambda ls: ls.insert(7, ls[7]),
+    "swap": lambda ls: ls.__setitem__(slice(3, 5), [ls[4], ls[3]]),
+    "blank": lambda ls: ls.insert(3, b"\n"),
+    "header": lambda ls: ls.__setitem__(0, ls[0].replace(b"kind", b"kinds", 1)),
+    "no header": lambda ls: ls.__delitem__(0),
+    "readable": lambda ls: ls.__setitem__(2, ls[2].replace(b",true,", b",false,", 1)),
+    "n 01": lambda ls: ls.__setitem__(2, b"0" + ls[2]),
+    "stray quote": lambda ls: ls.__setitem__(2, ls[2].replace(b"W001", b'W0"01', 1)),
+    "open quote": lambda ls: ls.__setitem__(2, ls[2].replace(b"W001", b'"W001', 1)),
+    "crlf": lambda ls: ls.__setitem__(2, ls[2][:-1] + b"\r\n"),
+    "no last line end": lambda ls: ls.__setitem__(-1, ls[-1][:-1]),
+    "cut short": lambda ls: ls.__setitem__(-1, ls[-1][:40]),
+    "columns": lambda ls: ls.__setitem__(4, ls[4].replace(b",", b",x,", 1)),
+    "json spacing": lambda ls: ls.__setitem__(4, ls[4].replace(b'{""fit_for_duty"":', b'{ ""fit_for_duty"":', 1)),
+}
+
+
+@pytest.mark.parametrize("change", sorted(_CSV_CHANGES))
+def test_chunked_csv_names_what_the_sequential_reader_names(tmp_path, monkeypatch, change):
+    out, key = _bundle(tmp_path, "csv", n=9, extra=_notes)
+    path = out / ev.RECORDS_CSV
+    lines = path.read_bytes().split(b"\n")
+    rows, row = [], b""
+    for line in lines[:-1]:  # the rows (a quoted note holds line ends)
+        row += line + b"\n"
+        if row.count(b'"') % 2 == 0:
+            rows.append(row)
+            row = b""
+    assert len(rows) == 10 and not row
+    _CSV_CHANGES[change](rows)
+    path.write_bytes(b"".join(rows))
+    problems = _assert_like_the_sequential_reader(out, key, monkeypatch)[0]
+    assert problems
+
+
+def test_chunked_csv_with_multiline_notes_verifies_and_a_cut_inside_a_cell_reads_again(tmp_path, monkeypatch):
+    out, key = _bundle(tmp_path, "csv", n=9, extra=_notes)
+    assert _assert_like_the_sequential_reader(out, key, monkeypatch)[:4] == ([], 0, 9, 9)
+    assert ev._check_chunk((out / ev.RECORDS_CSV).read_bytes().split(b"more")[0], True, True, 9) is None
+    monkeypatch.setattr(ev, "_csv_cut", lambda block: block.rfind(b"\n") + 1)  # cut at any line end
+    assert _assert_like_the_sequential_reader(out, key, monkeypatch)[:4] == ([], 0, 9, 9)
+    path = out / ev.RECORDS_CSV
+    path.write_bytes(path.read_bytes().replace(b"W001", b"W002", 2))
+    _assert_like_the_sequential_reader(out, key, monkeypatch)
+
+
+def test_an_empty_records_file_is_named(tmp_path, monkeypatch):
+    for fmt, name in (("csv", ev.RECORDS_CSV), ("jsonl", ev.RECORDS_JSONL)):
+        out, key = _bundle(tmp_path / fmt, fmt, n=3)
+        (out / name).write_bytes(b"")
+        problems = _assert_like_the_sequential_reader(out, key, monkeypatch)[0]
+        assert any("holds 0 records" in p for p in problems)
+
+
+def test_a_chain_value_that_is_not_ascii_is_named_not_raised(tmp_path):
+    for fmt, name in (("csv", ev.RECORDS_CSV), ("jsonl", ev.RECORDS_JSONL)):
+        out, key = _bundle(tmp_path / fmt, fmt, n=5)
+        path = out / name
+        lines = path.read_bytes().splitlines(keepends=True)
+        if fmt == "csv":
+            lines[2] = lines[2][:-2] + "é\n".encode()
+        else:
+            lines[1] = lines[1][:10] + "é".encode() + lines[1][12:]
+        path.write_bytes(b"".join(lines))
+        text = "\n".join(map(str, ev.verify_bundle(str(out), key, workers=1).problems))
+        assert "record #3" in text and "chain value does not follow" in text, text
