@@ -21,6 +21,8 @@ DEFAULTS = {
     "MAX_PAGE_SIZE": 2000,
     "DEFAULT_PAGE_SIZE": 500,
     "CHECK_IN_INTERVAL_MINUTES": 60,
+    # Every pull sends the response targets: each server process reads them at most this often.
+    "DEVICE_TARGETS_SECONDS": 30,
     "REQUIRE_FIT_FOR_ACCEPT": True,
     "ENROL_CODE_TTL_HOURS": 24,
     "STALE_DEVICE_MINUTES": 120,

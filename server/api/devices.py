@@ -39,14 +39,14 @@ class SitesSchema(BaseSchema):
 
 def device_settings() -> dict:
     """Rules the server sets for phones, and the response targets (minutes) per site criticality."""
-    from ..services.jobs import targets
+    from ..services.jobs import device_targets
 
     c = current_app.config
     return {
         "require_fit_for_accept": bool(c["REQUIRE_FIT_FOR_ACCEPT"]),
         "check_in_interval_minutes": int(c["CHECK_IN_INTERVAL_MINUTES"]),
         "response_targets": {crit: {"acknowledge_minutes": a, "arrive_minutes": b, "restore_minutes": r}
-                             for crit, (a, b, r) in targets().items()},
+                             for crit, (a, b, r) in device_targets().items()},
     }
 
 

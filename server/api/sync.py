@@ -22,6 +22,8 @@ blp = Blueprint("sync", __name__, url_prefix="/api/v1/sync", description="Device
 @blp.before_request
 def _before():
     decode_body()
+    if request.endpoint == "sync.Pull":
+        feed.without_transaction()  # before authentication's read, the pull's first statement
     if request.endpoint != "sync.Limits":
         require_device()
 

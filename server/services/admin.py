@@ -443,5 +443,6 @@ def set_target(scope: Scope, criticality: str, acknowledge, arrive, restore) -> 
         db.session.add(row)
     row.acknowledge_minutes, row.arrive_minutes, row.restore_minutes = ack, arr, res
     db.session.flush()
+    jobs.forget_device_targets()
     audit.record("target.set", user_id=scope.user_id, target=f"response_target:{criticality}", acknowledge=ack, arrive=arr, restore=res)
     return row

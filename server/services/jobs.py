@@ -16,9 +16,11 @@
 from __future__ import annotations
 
 import statistics
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from shared.schemas.repair_job import STATE_RANK
@@ -81,6 +83,21 @@ def targets() -> dict[str, tuple[int, int, int]]:
                                      ResponseTarget.restore_minutes))  # columns, not objects: every pull reads these
     found = {r.criticality: (r.acknowledge_minutes, r.arrive_minutes, r.restore_minutes) for r in rows}
     return {**DEFAULT_TARGETS, **found}
+
+
+def device_targets() -> dict[str, tuple[int, int, int]]:
+    """:func:`targets` as every pull sends them to phones: read at most every DEVICE_TARGETS_SECONDS per
+    server process (a change made in another process reaches phones within that time)."""
+    cache = current_app.extensions.setdefault("fieldwatch.device_targets", {})
+    now = time.monotonic()
+    if cache.get("until", 0.0) <= now:
+        cache["value"], cache["until"] = targets(), now + current_app.config["DEVICE_TARGETS_SECONDS"]
+    return cache["value"]
+
+
+def forget_device_targets() -> None:
+    """After a change of targets: this process's next pull reads them again."""
+    current_app.extensions.pop("fieldwatch.device_targets", None)
 
 
 def _parse(value) -> datetime | None:

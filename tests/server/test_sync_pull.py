@@ -47,6 +47,27 @@ def test_pull_carries_the_device_settings(phone):
     assert settings["check_in_interval_minutes"] == 60 and "critical" in settings["response_targets"]
 
 
+def test_pulls_send_changed_targets_at_once_from_this_process_and_within_the_ttl_from_others(app, org, phone, monkeypatch):
+    import time
+
+    from server.extensions import db
+    from server.models import ResponseTarget
+    from server.services.admin import set_target
+    from tests.server.services.conftest import scope_of
+
+    restore = lambda: phone.pull().get_json()["settings"]["response_targets"]["high"]["restore_minutes"]
+    before = restore()
+    set_target(scope_of(org.users["admin"]), "high", 50, 60, before + 1)
+    db.session.commit()
+    assert restore() == before + 1  # changed here: the next pull has it
+    db.session.execute(ResponseTarget.__table__.update().where(ResponseTarget.criticality == "high").values(restore_minutes=before + 2))
+    db.session.commit()  # as another server process would
+    assert restore() == before + 1  # cached for DEVICE_TARGETS_SECONDS
+    later = time.monotonic() + app.config["DEVICE_TARGETS_SECONDS"]
+    monkeypatch.setattr("server.services.jobs.time.monotonic", lambda: later)
+    assert restore() == before + 2
+
+
 def test_pull_pages_are_gzipped_for_clients_that_ask(phone):
     import gzip
     import json
