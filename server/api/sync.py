@@ -66,7 +66,7 @@ class Pull(MethodView):
         size = args.get("limit") or lim.default_page_size
         if size > lim.max_page_size:
             raise Invalid(f"limit may be at most max_page_size={lim.max_page_size}.", ReasonCode.PAGE_TOO_LARGE)
-        settings = device_settings()  # read in the pull's transaction, before it commits
+        settings = device_settings()
         return jsonify({**feed.pull(current_device(), args["cursor"], size, _report(args), keyring()), "settings": settings})
 
 
