@@ -30,9 +30,15 @@ Speed: records are read with orjson and their signed digests computed over
 canonical JSON made by orjson (shared.fast_json: byte for byte canonical_json,
 which it falls back to for the rare value orjson would write otherwise);
 :func:`verify_disclosed` is shared.envelope's check, the same bytes, fewer
-calls. A records file is hashed in the pass that checks its records; with
-``workers`` > 1, ``workers - 1`` processes check batches of signatures and this
-one checks a batch itself whenever they have enough queued.
+calls. A records file is read in blocks, hashed as it is read and cut into
+chunks of whole lines; with ``workers`` > 1, ``workers - 1`` processes parse and
+check chunks (raw bytes, cheap to send) and this one checks a chunk itself
+whenever they have enough queued. A chunk of usual records (signed, chained,
+numbered in turn) is checked by :func:`_fast_jsonl` / :func:`_fast_csv`, the
+same checks as :func:`check_record` on values found tame at C speed, and comes
+back as a summary; any other record goes through the reference functions, so
+every failure is named exactly as the sequential reader
+(:func:`_verify_records_sequential`) names it.
 """
 from __future__ import annotations
 
@@ -47,7 +53,8 @@ import os
 import re
 import sys
 import zipfile
-from collections import deque
+from collections import Counter, deque
+from operator import itemgetter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -571,23 +578,19 @@ _hexdigest = type(hashlib.sha256()).hexdigest
 _loads_orjson = orjson.loads
 _HEX64 = re.compile(rb"[0-9a-f]{64}")
 _CSV_SENTINEL = "fieldwatch:end-of-chunk\n"
-_CSV_HEADER = ",".join(CSV_COLUMNS)
 _N_CSV = len(CSV_COLUMNS)
 _I_N, _I_V = CSV_COLUMNS.index("n"), CSV_COLUMNS.index("v")
 _I_FIELDS, _I_SALTS, _I_WITHHELD = CSV_COLUMNS.index("fields"), CSV_COLUMNS.index("salts"), CSV_COLUMNS.index("withheld")
 _I_READ0 = len(CSV_META)
 _I_READ1 = _I_READ0 + len(CSV_READABLE)
 _READABLE_KEYS: dict[Any, tuple] = {}  # kind -> the field read by each readable column
+_KIND_OF = itemgetter(3)
 _SIGNED_H = SIGNED_HEADER_KEYS
+_SIGNED_SET = frozenset(SIGNED_HEADER_KEYS)
 
 
 class _Misaligned(Exception):
     """A CSV chunk was cut inside a quoted cell: the file is read again in one sequential pass."""
-
-
-def _quick_tame(d: dict) -> bool:
-    """fast_json.tame(d) for a dict orjson made (str keys), without a Python loop when every value is a scalar."""
-    return _SIMPLE.issuperset(map(type, d.values())) or tame(d)
 
 
 def _fingerprint(public: bytes) -> str:
@@ -647,15 +650,17 @@ def _fast_jsonl(line: bytes) -> tuple | None:
     if type(header) is not dict or type(fields_) is not dict or type(salts) is not dict or type(hidden) is not dict:
         return None
     # fast_json.loads_tame's tameness: every value a scalar but the fields' (looked at by tame)
-    if not _SIMPLE.issuperset((type(obj["chain"]), type(record["key"]), type(signature), *map(type, context.values()),
-                               *map(type, header.values()), *map(type, salts.values()), *map(type, hidden.values()))):
+    simple = _SIMPLE
+    if not (type(obj["chain"]) in simple and type(record["key"]) in simple and type(signature) in simple
+            and simple.issuperset(map(type, context.values())) and simple.issuperset(map(type, header.values()))
+            and simple.issuperset(map(type, salts.values())) and simple.issuperset(map(type, hidden.values()))):
         return None
     if not (_SIMPLE.issuperset(map(type, fields_.values())) or tame(fields_)):
         return None
     kind = header.get("kind")
     if type(kind) is not str or header.get("v") != ENVELOPE_VERSION:
         return None
-    signed_header = {k: header[k] for k in _SIGNED_H}
+    signed_header = header if header.keys() == _SIGNED_SET else {k: header[k] for k in _SIGNED_H}
     if not _fast_signed(kind, header.get("dev"), signature, record["key"], context.get("worker_id"), fields_, hidden, salts,
                         signed_header):
         return None
@@ -678,7 +683,7 @@ def _fast_csv(cells: list[str]) -> tuple | None:
     fields_, salts, hidden = _loads_orjson(t_fields), _loads_orjson(t_salts), _loads_orjson(t_hidden)
     if type(fields_) is not dict or type(salts) is not dict or type(hidden) is not dict:
         return None
-    if not _SIMPLE.issuperset((*map(type, salts.values()), *map(type, hidden.values()))):
+    if not (_SIMPLE.issuperset(map(type, salts.values())) and _SIMPLE.issuperset(map(type, hidden.values()))):
         return None
     if not (_SIMPLE.issuperset(map(type, fields_.values())) or tame(fields_)):
         return None
@@ -759,9 +764,8 @@ def _check_chunk(chunk: bytes, csv_mode: bool, first: bool, counted: Any, with_i
     ``chained`` None for the first record (its link is checked by the caller from first_data and first_stored).
     """
     items: list = []
-    kinds: dict = {}
     plain = True
-    first_n = expect = None
+    expect = None
     first_data = first_stored = previous = None
     header_ok = None
     count = 0
@@ -797,20 +801,14 @@ def _check_chunk(chunk: bytes, csv_mode: bool, first: bool, counted: Any, with_i
             except Exception:
                 fast = None
             if fast is None:
-                item = _check_row_csv(lineno, cells) + (chained,)
-            else:
-                item = (lineno, fast[0], fast[1], fast[2], "signed", None, chained)
-            items.append(item)
+                items.append(_check_row_csv(lineno, cells) + (chained,))
+                plain = False
+                continue
+            n = fast[0]
+            items.append((lineno, n, fast[1], fast[2], "signed", None, chained))
             if plain:
-                n = item[1]
-                if item[4] == "signed" and chained is not False and type(n) is int and (expect is None or n == expect) \
-                        and (counted is None or n <= counted):
-                    if expect is None:
-                        first_n = n
+                if chained is not False and (expect is None or n == expect) and (counted is None or n <= counted):
                     expect = n + 1
-                    kind = item[3]
-                    if kind is not None:
-                        kinds[kind] = kinds.get(kind, 0) + 1
                 else:
                     plain = False
     else:
@@ -842,20 +840,14 @@ def _check_chunk(chunk: bytes, csv_mode: bool, first: bool, counted: Any, with_i
             except Exception:
                 fast = None
             if fast is None:
-                item = _check_line_jsonl(lineno, line) + (chained,)
-            else:
-                item = (lineno, fast[0], fast[1], fast[2], "signed", None, chained)
-            items.append(item)
+                items.append(_check_line_jsonl(lineno, line) + (chained,))
+                plain = False
+                continue
+            n = fast[0]
+            items.append((lineno, n, fast[1], fast[2], "signed", None, chained))
             if plain:
-                n = item[1]
-                if item[4] == "signed" and chained is not False and type(n) is int and (expect is None or n == expect) \
-                        and (counted is None or n <= counted):
-                    if expect is None:
-                        first_n = n
+                if chained is not False and (expect is None or n == expect) and (counted is None or n <= counted):
                     expect = n + 1
-                    kind = item[3]
-                    if kind is not None:
-                        kinds[kind] = kinds.get(kind, 0) + 1
                 else:
                     plain = False
     last_chain = None
@@ -865,7 +857,9 @@ def _check_chunk(chunk: bytes, csv_mode: bool, first: bool, counted: Any, with_i
         else:
             last_chain = previous.decode("ascii", "replace") if previous is not None else None
     if plain and not with_items:
-        return True, lines, count, first_n, (expect - 1 if expect is not None else None), kinds, first_data, first_stored, \
+        kinds = Counter(map(_KIND_OF, items))
+        first_n = items[0][1] if items else None
+        return True, lines, count, first_n, (expect - 1 if expect is not None else None), dict(kinds), first_data, first_stored, \
             last_chain, header_ok, None
     return False, lines, count, None, None, None, first_data, first_stored, last_chain, header_ok, items
 
