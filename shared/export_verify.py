@@ -91,7 +91,7 @@ _CONTEXT_KEYS = ("worker_id", "occurred_at", "team", "region", "received_at", "o
 TIME_FIELDS = TIME_FIELD  # the record's own time, per kind (shared.schemas)
 _CHAIN_PREFIX = b'{"chain":"'
 _CHAIN_LEN = 64
-BATCH = 2000  # records per task when several processes check signatures
+BATCH = 2000  # per task: kB of a records file (the chunked pass), records (the sequential reader)
 
 
 # --- writing (used by the server's exporter, so both sides agree byte for byte) ----------
