@@ -673,7 +673,9 @@ class _Encoder:
 def _json_text_string(text: str) -> str:
     """JSON text as a canonical JSON string: only its quotes and backslashes need escaping, as JSON text has no raw
     control character (tests compare with orjson / canonical_json)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if "\\" in text:  # rare (a value with a quote or a control character): the check costs less than the replace
+        text = text.replace("\\", "\\\\")
+    return '"' + text.replace('"', '\\"') + '"'
 
 
 def _csv_join(cells: list[str]) -> str:
