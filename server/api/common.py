@@ -47,11 +47,19 @@ def bearer_token() -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def current_identity() -> enrolment.DeviceIdentity:
+    """Who the authenticated device of this request is (set by :func:`require_device`)."""
+    return g.device_identity
+
+
 def current_device():
-    """The authenticated device of this request (set by :func:`require_device`)."""
+    """The authenticated device's row, loaded when a handler first asks."""
+    if "device" not in g:
+        g.device = g.device_identity.device()
     return g.device
 
 
 def require_device() -> None:
     """before_request for device routes: a known token. A revoked device is let through only to push (to quarantine)."""
-    g.device = enrolment.authenticate(bearer_token(), allow_revoked=request.endpoint == "sync.Push")
+    g.device_identity = enrolment.authenticate(bearer_token(), allow_revoked=request.endpoint == "sync.Push")
+    g.pop("device", None)  # loaded for this request's device only (an app context may outlive a request)

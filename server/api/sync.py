@@ -13,7 +13,7 @@ from shared.protocol import (
 from ..errors import Invalid, LimitExceeded, Unauthorized
 from ..services import feed, sync
 from ..services.keys import keyring
-from .common import current_device, decode_body, limits, require_device
+from .common import current_device, current_identity, decode_body, limits, require_device
 from .devices import device_settings
 
 blp = Blueprint("sync", __name__, url_prefix="/api/v1/sync", description="Device sync: push envelopes, pull changes.")
@@ -67,7 +67,7 @@ class Pull(MethodView):
         if size > lim.max_page_size:
             raise Invalid(f"limit may be at most max_page_size={lim.max_page_size}.", ReasonCode.PAGE_TOO_LARGE)
         settings = device_settings()
-        return jsonify({**feed.pull(current_device(), args["cursor"], size, _report(args), keyring()), "settings": settings})
+        return jsonify({**feed.pull(current_identity(), args["cursor"], size, _report(args), keyring()), "settings": settings})
 
 
 @blp.route("/status")

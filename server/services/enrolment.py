@@ -5,10 +5,10 @@ import hashlib
 import re
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import joinedload
 
 from shared import crypto
 from shared.errors import ReasonCode
@@ -97,26 +97,41 @@ def enrol(code: str, public_key: str, label: str, app_version: str) -> tuple[Dev
     return device, token
 
 
-def authenticate(token: str | None, allow_revoked: bool = False) -> Device:
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """Who a device token belongs to: what every device request needs, read without ORM objects."""
+
+    id: str
+    status: str
+    team_id: int | None
+    region_id: int | None  # its team's
+    worker: str | None  # its user's worker code
+
+    def device(self) -> Device:
+        """The device row itself, for handlers that need more than this."""
+        return db.session.get(Device, self.id)
+
+
+def authenticate(token: str | None, allow_revoked: bool = False) -> DeviceIdentity:
     """The device a bearer token belongs to; Unauthorized (or device_revoked) otherwise.
 
     ``allow_revoked`` lets a revoked device through so that what it still
     pushes can be quarantined before it is told 401 device_revoked.
+    One Core statement: it runs before every device request, every pull among them.
     """
     if not token:
         raise Unauthorized("This request needs a device token (Authorization: Bearer ...).")
-    # The device with its user and team (what every sync reads), not the chain of organisations and
-    # regions their own eager joins would add: this runs on every device request.
-    device = db.session.scalar(
-        select(Device)
-        .options(joinedload(Device.user).lazyload("*"), joinedload(Device.team).lazyload("*"))
+    row = db.session.execute(
+        select(Device.id, Device.status, Device.team_id, Team.region_id, User.code)
+        .outerjoin(User, User.id == Device.user_id).outerjoin(Team, Team.id == Device.team_id)
         .where(Device.token_hash == _hash(token))
-    )
-    if device is None:
+    ).first()
+    if row is None:
         raise Unauthorized("This device token is not known; enrol the device again.")
-    if device.status == "revoked" and not allow_revoked:
+    identity = DeviceIdentity(*row)
+    if identity.status == "revoked" and not allow_revoked:
         raise Unauthorized("This device was revoked; ask your supervisor to enrol it again.", ReasonCode.DEVICE_REVOKED)
-    return device
+    return identity
 
 
 def revoke(device_id: str, by: User | None = None) -> Device:

@@ -17,6 +17,7 @@ from sqlalchemy import Integer, Select, Text, bindparam, cast, func, select, uni
 from ..extensions import db
 from ..models import Change, Device, Revision, utcnow
 from . import records
+from .enrolment import DeviceIdentity
 from .keys import KeyRing
 from .sync import DeviceReport, report_values
 
@@ -31,13 +32,12 @@ def without_transaction() -> None:
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
-def pull(device: Device, cursor: int, limit: int, report: DeviceReport, ring: KeyRing) -> dict:
+def pull(device: DeviceIdentity, cursor: int, limit: int, report: DeviceReport, ring: KeyRing) -> dict:
     """Changes the device may see after ``cursor``, in order, with the next cursor."""
     now = utcnow()
-    region_id = device.team.region_id if device.team else None
-    worker = device.user.code if device.user else None
-    query = _pull_query(worker is not None, device.team_id is not None, region_id is not None)
-    params = {"cursor": cursor, "n": limit + 1, "worker": worker, "team": device.team_id, "region": region_id}
+    worker, team, region = device.worker, device.team_id, device.region_id
+    query = _pull_query(worker is not None, team is not None, region is not None)
+    params = {"cursor": cursor, "n": limit + 1, "worker": worker, "team": team, "region": region}
     rows = [] if query is None else db.session.execute(query, params).all()
     rows.sort(key=lambda r: r.seq)
     has_more = len(rows) > limit
