@@ -297,6 +297,20 @@ def _backend(name: str, url: str, keys_dir: str, rows: int, workdir: str, repeat
               f"load {v['load']:.1f}; ok={v['ok']} {v['problems']}")
 
 
+def verify_cost_us(n: int = 3000) -> float:
+    """One Ed25519 verification here, in µs: this machine's speed at the time, to compare runs on machines (or
+    moments) of different speed (verify-export is mostly this)."""
+    from shared import crypto
+
+    private, public = crypto.generate_signing_keypair()
+    message = b"x" * 300
+    signature = crypto.sign(private, message)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        crypto.verify(public, signature, message)
+    return (time.perf_counter() - t0) / n * 1e6
+
+
 def _median(runs: list[dict]) -> dict:
     """The run with the median time."""
     return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
@@ -325,7 +339,8 @@ def main() -> None:
     from server.services.keys import init_keys
 
     init_keys(keys_dir)
-    print(f"export benchmark: {args.rows:,} rows, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, work in {workdir}")
+    print(f"export benchmark: {args.rows:,} rows, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
+          f"Ed25519 verify {verify_cost_us():.0f} µs, work in {workdir}")
     try:
         if not args.no_sqlite:
             _backend("sqlite", f"sqlite:///{os.path.join(workdir, 'bench.db')}", keys_dir, args.rows, workdir, args.repeat)
@@ -345,6 +360,7 @@ def main() -> None:
                     conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
                 engine.dispose()
     finally:
+        print(f"Ed25519 verify at the end: {verify_cost_us():.0f} µs")
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 
