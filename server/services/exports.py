@@ -25,8 +25,10 @@ Speed (issue 6): a record is encoded in one pass with orjson (shared.fast_json:
 the same bytes as canonical JSON, or the reference path for the rare value
 where orjson would differ); its field salts and withheld digests come from the
 proof the push stored (``Revision.proof``; derived from the secret for older
-revisions), so a withholding export decrypts nothing; past POOL_AFTER rows, worker processes encode batches while this
-process reads, encodes when the workers are busy, numbers, chains and writes.
+revisions), so a withholding export decrypts nothing. Past POOL_AFTER rows,
+worker processes encode batches (sent and returned as marshal bytes) while
+this process reads, encodes when the workers are busy, numbers, chains and
+writes.
 The bundle format is unchanged (tests compare the fast and reference encoders).
 """
 from __future__ import annotations
@@ -583,6 +585,14 @@ class _Encoder:
             add(pieces)
         return out, by_kind, devices, unsigned
 
+    def _add_health(self, body: dict, health: bytes | None, kid: str | None) -> None:
+        """Put the decrypted health fields into ``body`` (the fast path: _Slow for a value orjson would write otherwise)."""
+        if health is not None:
+            extra, tame = _loads_tame(crypto.aead_decrypt(self._data_keys[kid], bytes(health), self._kid_bytes[kid]))
+            if not tame:
+                raise _Slow
+            body.update(extra)
+
     def _disclosed(self, body: dict, health, kid, proof: str, withhold) -> tuple[dict, str, str]:
         """(shown fields, their salts and the withheld digests as canonical JSON) from the revision's stored
         proof (services.records.disclosure_proof), embedded as they are.
@@ -593,20 +603,13 @@ class _Encoder:
         if withhold:
             return body, salts, digests
         if health is not None:
-            extra, tame = _loads_tame(crypto.aead_decrypt(self._data_keys[kid], bytes(health), self._kid_bytes[kid]))
-            if not tame:
-                raise _Slow
-            body.update(extra)
+            self._add_health(body, health, kid)
             salts = _dumps({**orjson.loads(salts), **orjson.loads(health_salts)}, option=_SORT).decode("ascii")
         return body, salts, "{}"
 
     def _derived(self, body: dict, health, kid, secret: str, withhold) -> tuple[dict, str, str]:
         """:meth:`_disclosed`, derived from the secret: revisions stored before the proof."""
-        if health is not None:
-            extra, tame = _loads_tame(crypto.aead_decrypt(self._data_keys[kid], bytes(health), self._kid_bytes[kid]))
-            if not tame:
-                raise _Slow
-            body.update(extra)
+        self._add_health(body, health, kid)
         salts = envelope.field_salts(body, binascii.a2b_base64(secret))
         sha, b64 = hashlib.sha256, _B64
         shown, salts_shown, withheld = {}, {}, {}
