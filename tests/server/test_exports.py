@@ -250,6 +250,28 @@ def test_an_interrupted_download_is_still_audited(app, seeded, org, monkeypatch)
     assert ends[0].details["completed"] is False and 1 <= ends[0].details["records"] < 10
 
 
+def test_a_bundle_file_that_cannot_be_written_fails_the_export_and_is_audited(app, seeded, tmp_path, monkeypatch):
+    class Full(io.RawIOBase):  # a disk that fills after the first batch
+        written = 0
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            if self.written:
+                raise OSError(28, "No space left on device")
+            self.written += len(b)
+            return len(b)
+
+    monkeypatch.setattr(exports, "YIELD_PER", 2)
+    monkeypatch.setattr(exports._ZipSink, "open", lambda self, name: Full())
+    with pytest.raises(OSError, match="No space left"):
+        _export(tmp_path / "full.zip", "csv", workers=1)  # written behind, by the writer thread: its error comes back here
+    ends = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "export.safety")).all()
+    assert len(ends) == 1 and ends[0].details["completed"] is False
+    assert not (tmp_path / "full.zip").exists()  # no half-written bundle left behind
+
+
 # --- tampering: each is caught and named ------------------------------------------------------
 
 @pytest.fixture
