@@ -26,9 +26,10 @@ def without_transaction() -> None:
     """PostgreSQL: a pull's statements each commit alone (autocommit), saving the BEGIN and COMMIT round trips.
 
     Its reads need no shared snapshot: the page is one statement, and what it writes is the device's
-    own report. Call before the request's first statement.
+    own report. Call before the request's first statement; a session already in a transaction (a caller
+    that read before) keeps it.
     """
-    if db.session.get_bind().dialect.name == "postgresql":
+    if db.session.get_bind().dialect.name == "postgresql" and not db.session().in_transaction():
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 

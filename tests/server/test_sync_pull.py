@@ -112,3 +112,28 @@ def test_health_fields_come_back_inside_the_body_and_other_bodies_unchanged(phon
     changes = {c["kind"]: c["body"] for c in _drain(phone)[0]}
     assert changes["safety_check"]["temperature_c"] == 37.1 and changes["safety_check"]["symptoms"] == ["cough"]
     assert changes["site_status"] == sent
+
+
+def test_a_pull_runs_in_autocommit_on_postgresql_saving_its_begin_and_commit(app, phone):
+    from sqlalchemy import event
+
+    from server.extensions import db
+
+    phone.push([phone.seal("check_in", check_in())])
+    levels = []
+
+    def grab(conn, cursor, statement, params, context, many):
+        if "FROM device" in statement or "FROM change" in statement or statement.startswith("UPDATE device"):
+            levels.append(getattr(conn.connection.driver_connection, "autocommit", None))
+
+    db.session.commit()  # the test's own reads end here, as a request's session starts empty
+    event.listen(db.engine, "before_cursor_execute", grab)
+    try:
+        assert len(phone.pull().get_json()["changes"]) == 1
+    finally:
+        event.remove(db.engine, "before_cursor_execute", grab)
+    assert len(levels) == 3  # authentication, the page, the device's report
+    if db.engine.dialect.name == "postgresql":
+        assert levels == [True, True, True]  # psycopg's autocommit
+    else:
+        assert True not in levels  # SQLite keeps its transaction
