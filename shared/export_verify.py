@@ -754,6 +754,23 @@ def _link(previous: str | bytes | None, data: bytes | None, stored: str | None) 
     return _hexdigest(_sha(previous + data)) == stored
 
 
+def _csv_chain_parts(cells: list[str]) -> tuple[bytes | None, str | None, str | None]:
+    """(chain data, stored chain value, what the next record links to) of a CSV row (None: not in chain form)."""
+    if len(cells) != _N_CSV:
+        return None, None, None
+    return _dumps(cells[:-1]), cells[-1], cells[-1]
+
+
+def _jsonl_chain_parts(line: bytes) -> tuple[bytes | None, str | None, bytes | None]:
+    """(chain data, stored chain value, what the next record links to) of a JSON Lines line (None: not in chain form)."""
+    skip = len(_CHAIN_PREFIX)
+    end = skip + _CHAIN_LEN
+    if line[:skip] != _CHAIN_PREFIX or line[end:end + 2] != b'",':
+        return None, None, None
+    raw = line[skip:end]
+    return b"{" + line[end + 2:], raw.decode("ascii", "replace"), raw
+
+
 def _check_chunk(chunk: bytes, csv_mode: bool, first: bool, counted: Any, with_items: bool = False) -> tuple | None:
     """Check the records of one chunk of a records file (whole lines).
 
@@ -763,12 +780,7 @@ def _check_chunk(chunk: bytes, csv_mode: bool, first: bool, counted: Any, with_i
     ``items`` holds (line, n, rid, kind, status, message, chained) per record, line counted within the chunk,
     ``chained`` None for the first record (its link is checked by the caller from first_data and first_stored).
     """
-    items: list = []
-    plain = True
-    expect = None
-    first_data = first_stored = previous = None
     header_ok = None
-    count = 0
     if csv_mode:
         text = chunk.decode("utf-8")
         quick = _csv_rows(text, first)
@@ -786,70 +798,43 @@ def _check_chunk(chunk: bytes, csv_mode: bool, first: bool, counted: Any, with_i
             numbered = pairs
         if first:
             numbered = itertools.islice(numbered, 1, None)
-        for lineno, cells in numbered:
-            whole = len(cells) == _N_CSV
-            stored = cells[-1] if whole else None
-            if count == 0:
-                chained = None
-                first_data, first_stored = (_dumps(cells[:-1]) if whole else None), stored
-            else:
-                chained = _link(previous, _dumps(cells[:-1]) if whole else None, stored)
-            previous = stored
-            count += 1
-            try:
-                fast = _fast_csv(cells)
-            except Exception:
-                fast = None
-            if fast is None:
-                items.append(_check_row_csv(lineno, cells) + (chained,))
-                plain = False
-                continue
-            n = fast[0]
-            items.append((lineno, n, fast[1], fast[2], "signed", None, chained))
-            if plain:
-                if chained is not False and (expect is None or n == expect) and (counted is None or n <= counted):
-                    expect = n + 1
-                else:
-                    plain = False
+        records = ((lineno, cells, *_csv_chain_parts(cells)) for lineno, cells in numbered)
+        fast_check, slow_check = _fast_csv, _check_row_csv
     else:
         split = chunk.split(b"\n")
         if split and not split[-1]:
             split.pop()
         lines = len(split)
-        head, skip, end = _CHAIN_PREFIX, len(_CHAIN_PREFIX), len(_CHAIN_PREFIX) + _CHAIN_LEN
-        lineno = 0
-        for line in split:
-            lineno += 1
-            if not line:
-                continue
-            if line[:skip] == head and line[end:end + 2] == b'",':
-                raw_stored = line[skip:end]
-                stored = raw_stored.decode("ascii", "replace")
-                data = b"{" + line[end + 2:]
+        records = ((lineno, line, *_jsonl_chain_parts(line)) for lineno, line in enumerate(split, 1) if line)
+        fast_check, slow_check = _fast_jsonl, _check_line_jsonl
+    items: list = []
+    plain = True
+    expect = None
+    first_data = first_stored = previous = None
+    count = 0
+    for lineno, record, data, stored, link in records:
+        if count == 0:
+            chained = None
+            first_data, first_stored = data, stored
+        else:
+            chained = _link(previous, data, stored)
+        previous = link
+        count += 1
+        try:
+            fast = fast_check(record)
+        except Exception:  # noqa: BLE001 - anything unusual is the reference check's to name
+            fast = None
+        if fast is None:
+            items.append(slow_check(lineno, record) + (chained,))
+            plain = False
+            continue
+        n = fast[0]
+        items.append((lineno, n, fast[1], fast[2], "signed", None, chained))
+        if plain:
+            if chained is not False and (expect is None or n == expect) and (counted is None or n <= counted):
+                expect = n + 1
             else:
-                raw_stored = stored = data = None
-            if count == 0:
-                chained = None
-                first_data, first_stored = data, stored
-            else:
-                chained = previous is None or (data is not None and _hexdigest(_sha(previous + data)) == stored)
-            previous = raw_stored
-            count += 1
-            try:
-                fast = _fast_jsonl(line)
-            except Exception:
-                fast = None
-            if fast is None:
-                items.append(_check_line_jsonl(lineno, line) + (chained,))
                 plain = False
-                continue
-            n = fast[0]
-            items.append((lineno, n, fast[1], fast[2], "signed", None, chained))
-            if plain:
-                if chained is not False and (expect is None or n == expect) and (counted is None or n <= counted):
-                    expect = n + 1
-                else:
-                    plain = False
     last_chain = None
     if count:
         if csv_mode:

@@ -136,4 +136,4 @@ def test_a_pull_runs_in_autocommit_on_postgresql_saving_its_begin_and_commit(app
     if db.engine.dialect.name == "postgresql":
         assert levels == [True, True, True]  # psycopg's autocommit
     else:
-        assert True not in levels  # SQLite keeps its transaction
+        assert not any(levels)  # SQLite keeps its transaction
