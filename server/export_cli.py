@@ -107,7 +107,7 @@ def verify_export(path, export_key, workers, quiet):
 
         bar = tqdm(unit="rec", desc="verify", file=sys.stderr)
     try:
-        result = export_verify.verify_bundle(path, key, workers=workers, progress=bar.update if bar else None)
+        result = export_verify.verify_bundle(path, key, workers=workers, progress=bar.update if bar is not None else None)
     finally:
         if bar is not None:
             bar.close()

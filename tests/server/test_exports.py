@@ -491,6 +491,9 @@ def test_cli_export_and_verify(app, seeded, tmp_path):
     r = runner.invoke(verify_export, [str(out), "--export-key", key, "--quiet"])
     assert r.exit_code == 0, r.output
     assert "OK, the bundle is intact" in r.output
+    r = runner.invoke(verify_export, [str(out), "--export-key", key])  # with its progress bar, as people run it
+    assert r.exit_code == 0, r.output
+    assert "OK, the bundle is intact" in r.output
 
     folder = tmp_path / "cli"
     r = runner.invoke(export, ["safety", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "jsonl", "--with-health",
