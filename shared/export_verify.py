@@ -444,6 +444,41 @@ class _HashingReader(io.RawIOBase):
             self.size += len(data)
 
 
+def _judge(result: Result, name: str, counted: int | None, next_n: int, lineno: int, n: Any, rid: Any, kind: Any,
+           status: str, message: str | None, chained: bool) -> int:
+    """Count one checked record into ``result``, naming what is wrong with it; returns the next number expected."""
+    result.records += 1
+    by_kind = result.by_kind
+    if status == "signed" and type(n) is int and n == next_n and (counted is None or n <= counted) and chained:
+        # the usual record: in its place, in the manifest, chained, signed
+        result.verified += 1
+        if kind is not None:
+            by_kind[kind] = by_kind.get(kind, 0) + 1
+        return n + 1
+    where = f"{name} line {lineno}" if n is None else f"{name} record #{n}" + (f" ({rid})" if rid else "")
+    if n is not None and isinstance(n, int):
+        if n > next_n:
+            missing = f"#{next_n}" if n == next_n + 1 else f"#{next_n} to #{n - 1}"
+            result.fail(f"{name} record {missing}", "missing (the record numbers jump here)")
+        elif n < next_n:
+            result.fail(where, f"out of order or repeated (expected #{next_n})")
+        next_n = max(next_n, n + 1)
+    if isinstance(n, int) and counted is not None and n > counted:
+        result.fail(where, f"not in the manifest, which counts {counted} records")
+    if not chained:
+        result.fail(where, "changed, added, removed or moved: its chain value does not follow from the record before it")
+    if status == "bad":
+        result.fail(where, message or "invalid")
+        return next_n
+    if status == "unsigned":
+        result.unsigned += 1
+    else:
+        result.verified += 1
+    if kind is not None:
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+    return next_n
+
+
 def _verify_records_sequential(bundle: Bundle, name: str, entry: dict, result: Result, keys: dict, withheld: dict,
                     workers: int, progress: Callable[[int], None] | None) -> tuple[str, int]:
     """The sequential reader (csv.reader over the whole file): for a CSV file whose quoting defeats the chunks."""
@@ -489,37 +524,8 @@ def _verify_records_sequential(bundle: Bundle, name: str, entry: dict, result: R
     def consume(results) -> None:
         nonlocal next_n
         counted = entry.get("records")
-        by_kind = result.by_kind
         for lineno, n, rid, kind, status, message in results:
-            result.records += 1
-            if status == "signed" and type(n) is int and n == next_n and (counted is None or n <= counted) and lineno not in chain_bad:
-                # the usual record: in its place, in the manifest, chained, signed
-                next_n = n + 1
-                result.verified += 1
-                if kind is not None:
-                    by_kind[kind] = by_kind.get(kind, 0) + 1
-                continue
-            where = f"{name} line {lineno}" if n is None else f"{name} record #{n}" + (f" ({rid})" if rid else "")
-            if n is not None and isinstance(n, int):
-                if n > next_n:
-                    missing = f"#{next_n}" if n == next_n + 1 else f"#{next_n} to #{n - 1}"
-                    result.fail(f"{name} record {missing}", "missing (the record numbers jump here)")
-                elif n < next_n:
-                    result.fail(where, f"out of order or repeated (expected #{next_n})")
-                next_n = max(next_n, n + 1)
-            if isinstance(n, int) and counted is not None and n > counted:
-                result.fail(where, f"not in the manifest, which counts {counted} records")
-            if lineno in chain_bad:
-                result.fail(where, "changed, added, removed or moved: its chain value does not follow from the record before it")
-            if status == "bad":
-                result.fail(where, message or "invalid")
-                continue
-            if status == "unsigned":
-                result.unsigned += 1
-            else:
-                result.verified += 1
-            if kind is not None:
-                by_kind[kind] = by_kind.get(kind, 0) + 1
+            next_n = _judge(result, name, counted, next_n, lineno, n, rid, kind, status, message, lineno not in chain_bad)
         if progress:
             progress(len(results))
 
@@ -913,37 +919,8 @@ def _verify_records_chunked(bundle: Bundle, name: str, entry: dict, result: Resu
                 items = _check_chunk(chunk, csv_mode, first, counted, True)[10]
             next_n = state["next_n"]
             for lineno, n, rid, kind, status, message, chained in items:
-                lineno += base
-                if chained is None:
-                    chained = linked
-                result.records += 1
-                if status == "signed" and type(n) is int and n == next_n and (counted is None or n <= counted) and chained:
-                    next_n = n + 1
-                    result.verified += 1
-                    if kind is not None:
-                        by_kind[kind] = by_kind.get(kind, 0) + 1
-                    continue
-                where = f"{name} line {lineno}" if n is None else f"{name} record #{n}" + (f" ({rid})" if rid else "")
-                if n is not None and isinstance(n, int):
-                    if n > next_n:
-                        missing = f"#{next_n}" if n == next_n + 1 else f"#{next_n} to #{n - 1}"
-                        result.fail(f"{name} record {missing}", "missing (the record numbers jump here)")
-                    elif n < next_n:
-                        result.fail(where, f"out of order or repeated (expected #{next_n})")
-                    next_n = max(next_n, n + 1)
-                if isinstance(n, int) and counted is not None and n > counted:
-                    result.fail(where, f"not in the manifest, which counts {counted} records")
-                if not chained:
-                    result.fail(where, "changed, added, removed or moved: its chain value does not follow from the record before it")
-                if status == "bad":
-                    result.fail(where, message or "invalid")
-                    continue
-                if status == "unsigned":
-                    result.unsigned += 1
-                else:
-                    result.verified += 1
-                if kind is not None:
-                    by_kind[kind] = by_kind.get(kind, 0) + 1
+                next_n = _judge(result, name, counted, next_n, lineno + base, n, rid, kind, status, message,
+                                linked if chained is None else chained)
             state["next_n"] = next_n
         state["chain"] = last_chain
         if progress:
