@@ -12,7 +12,7 @@ written straight to the bundle:
 - ``manifest.json``: filter, counts, SHA-256 of each file, who exported and
   when, what was withheld and why; signed with the server's export key.
 
-Health fields (shared.schemas.HEALTH_FIELDS) are withheld unless the
+Health fields (services.records.HEALTH_FIELDS_BY_KIND) are withheld unless the
 exporting role may see them (:func:`may_see_health`); their salted digests
 stay, so the rest of each record still verifies. Every export is written to
 the audit log twice: when it starts (committed before any data leaves) and
@@ -61,20 +61,18 @@ from shared import export_verify as fmt
 from shared.canonical import canonical_json
 from shared.envelope import FORMAT_VERSION as ENVELOPE_VERSION
 from shared.fast_json import loads_tame as _loads_tame
-from shared.schemas import HEALTH_FIELDS
 from shared.signing import sign_document
 
 from ..errors import Forbidden, Invalid
 from ..extensions import db
 from ..models import Device, Region, Site, Team, User, utcnow
 from ..models.record import Revision
-from . import audit
+from . import audit, records
 from .keys import KeyRing, keyring
 
 FORMATS = ("csv", "jsonl", "pdf")
 SAFETY_KINDS = ("safety_check", "check_in")
 EXPORT_KINDS = ("safety_check", "check_in", "repair_job")
-HEALTH_KINDS = {"safety_check": HEALTH_FIELDS}
 HEALTH_ROLES = ("admin",)
 EXPORT_ROLES = ("admin", "supervisor", "auditor")
 PDF_MAX_ROWS = 20_000  # fpdf2 keeps a document in memory: larger exports are CSV or JSON Lines
@@ -561,7 +559,8 @@ class _Encoder:
         self._data_keys = spec["data_keys"]
         self._kid_bytes = {kid: kid.encode() for kid in spec["data_keys"]}
         self.with_health = spec["with_health"]
-        self._withhold = {kind: (frozenset() if self.with_health else frozenset(names)) for kind, names in HEALTH_KINDS.items()}
+        self._withhold = {kind: (frozenset() if self.with_health else frozenset(names))
+                          for kind, names in records.HEALTH_FIELDS_BY_KIND.items()}
         self._withhold_sorted = {kind: tuple(sorted(v)) for kind, v in self._withhold.items()}
         self.fingerprints = spec["fingerprints"]
         self.routing = spec["routing"]
@@ -651,7 +650,7 @@ class _Encoder:
         """(shown fields, their salts and the withheld digests as canonical JSON) from the revision's stored
         proof (services.records.disclosure_proof), embedded as they are.
 
-        Its split is the stored body's: health fields apart, which is what an export withholds (HEALTH_KINDS).
+        Its split is the stored body's: health fields apart, which is what an export withholds (records.HEALTH_FIELDS_BY_KIND).
         """
         salts, health_salts, digests = proof.split("\n")
         if withhold:
@@ -987,7 +986,7 @@ def export_steps(filt: ExportFilter, who: Exporter, fmt_name: str, sink, *, with
                           "narrow the filter or export CSV or JSON Lines")
     export_id = str(uuid.uuid4())
     created = utcnow()
-    withheld = {k: sorted(v) for k, v in HEALTH_KINDS.items() if k in filt.kinds and not with_health}
+    withheld = {k: sorted(v) for k, v in records.HEALTH_FIELDS_BY_KIND.items() if k in filt.kinds and not with_health}
     audit_details = {"export_id": export_id, "filter": filt.to_dict(), "format": fmt_name, "with_health": with_health,
                      "via": who.via, "exporter": who.name}
     audit.record("export.safety.start", user_id=who.user_id, target=export_id, **audit_details)

@@ -24,9 +24,13 @@ def split_health(kind: str, body: dict, ring: KeyRing) -> tuple[dict, bytes | No
     return rest, blob, key_id
 
 
+# The fields kept apart and encrypted, per kind: what an export withholds from roles that may not see them.
+HEALTH_FIELDS_BY_KIND = {"safety_check": HEALTH_FIELDS}
+
+
 def health_fields_of(kind: str) -> frozenset:
-    """The fields :func:`split_health` keeps apart (and an export withholds from roles that may not see them)."""
-    return HEALTH_FIELDS if kind == "safety_check" else frozenset()
+    """The fields :func:`split_health` keeps apart (HEALTH_FIELDS_BY_KIND)."""
+    return HEALTH_FIELDS_BY_KIND.get(kind, frozenset())
 
 
 def disclosure_proof(kind: str, salts: dict, digests: dict) -> str:
