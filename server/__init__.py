@@ -5,6 +5,7 @@ import logging
 import os
 
 from flask import Flask, redirect
+from sqlalchemy.orm import configure_mappers
 
 from . import config, errors, json_codec
 from .extensions import compress, db, migrate
@@ -36,4 +37,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         return {"status": "ok"}
 
     errors.register(app)
+    # Map the models now, not on the first request: a worker's first pull took 90 ms instead of 35.
+    configure_mappers()
     return app

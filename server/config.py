@@ -30,7 +30,7 @@ DEFAULTS = {
     # Answers are compressed for clients that ask (phones on thin links): pull pages shrink several-fold.
     # zstd first (a third of gzip's CPU on both ends, smaller), gzip for clients without it.
     "COMPRESS_ALGORITHM": ["zstd", "gzip"],
-    "COMPRESS_ZSTD_LEVEL": 3,
+    "COMPRESS_ZSTD_LEVEL": 1,
     "COMPRESS_MIMETYPES": ["application/json", "text/html", "text/css", "application/javascript"],
     "COMPRESS_MIN_SIZE": 1000,
     "COMPRESS_LEVEL": 1,  # gzip: most of the size win for a fraction of the CPU of level 6

@@ -37,16 +37,16 @@ def pull(device: DeviceIdentity, cursor: int, limit: int, report: DeviceReport, 
     """Changes the device may see after ``cursor``, in order, with the next cursor."""
     now = utcnow()
     worker, team, region = device.worker, device.team_id, device.region_id
-    query = _pull_query(worker is not None, team is not None, region is not None)
     params = {"cursor": cursor, "n": limit + 1, "worker": worker, "team": team, "region": region}
-    rows = [] if query is None else db.session.execute(query, params).all()
-    rows.sort(key=lambda r: r.seq)
+    rows = _page_rows((worker is not None, team is not None, region is not None), params)
+    rows.sort()  # by seq, their first value (unique)
     has_more = len(rows) > limit
     rows = rows[:limit]
     # The last change sent (every one below it this device may see has been sent: numbers become
     # visible in order), or where it was: changes it may not see cost it nothing to pass again.
-    next_cursor = rows[-1].seq if rows else cursor
-    changes = [{"seq": r.seq, "kind": r.kind, "rid": r.record_id, "rev": r.rev, "body": _pull_body(r, ring)} for r in rows]
+    next_cursor = rows[-1][0] if rows else cursor
+    changes = [{"seq": seq, "kind": kind, "rid": rid, "rev": rev, "body": _pull_body(body, health, key_id, ring)}
+               for seq, kind, rid, rev, body, health, key_id in rows]
     values = report_values(report, now)
     values.update(last_pull_at=now, last_cursor=next_cursor)
     devices = Device.__table__  # Core: the session's objects expire at commit anyway
@@ -62,16 +62,42 @@ def pull(device: DeviceIdentity, cursor: int, limit: int, report: DeviceReport, 
     return {"changes": changes, "next_cursor": next_cursor, "has_more": has_more, "server_time": now.isoformat()}
 
 
-def _pull_body(row, ring: KeyRing):
+def _pull_body(body: str, health: bytes | None, key_id: str | None, ring: KeyRing):
     # Pull is JSON-bound: a body without health fields goes out as the stored JSON text, never parsed.
-    if row.health is None:
-        return orjson.Fragment(row.body)
-    return records.join_health(orjson.loads(row.body), row.health, row.health_key_id, ring)
+    if health is None:
+        return orjson.Fragment(body)
+    return records.join_health(orjson.loads(body), health, key_id, ring)
 
 
-@lru_cache(maxsize=8)
+def _page_rows(shape: tuple[bool, bool, bool], params: dict) -> list[tuple]:
+    """The rows of :func:`_pull_query` as the driver's tuples, read with its own cursor on the session's connection.
+
+    A pull page is thousands of rows on the path every phone polls: SQLAlchemy's row objects cost about as
+    much as reading the rows did (measured on a page of 5,000: 9 ms of 50). The statement is still
+    SQLAlchemy's, compiled once per database dialect and shape.
+    """
+    conn = db.session.connection()
+    compiled = _compiled_pull(conn.dialect, shape)
+    if compiled is None:
+        return []  # a device with no worker, team or region sees nothing
+    values = compiled.construct_params(params)
+    args = tuple(values[name] for name in compiled.positiontup) if compiled.positional else values
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(compiled.string, args)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+@lru_cache(maxsize=32)
+def _compiled_pull(dialect, shape: tuple[bool, bool, bool]):
+    query = _pull_query(*shape)
+    return None if query is None else query.compile(dialect=dialect)
+
+
 def _pull_query(worker: bool, team: bool, region: bool) -> Select | None:
-    """The pull statement for a device with a worker / a team / a region (built once per shape, bound per call).
+    """The pull statement for a device with a worker / a team / a region (compiled once per shape, bound per call).
 
     The first ``:n`` changes after ``:cursor`` the device may see: one arm per visibility
     rule (own records, the team's jobs, unassigned jobs in its region, the region's site
@@ -82,7 +108,9 @@ def _pull_query(worker: bool, team: bool, region: bool) -> Select | None:
     n = bindparam("n", type_=Integer)
     rules = []
     if worker:
-        rules.append((c.worker_id == bindparam("worker")) & c.kind.in_(("safety_check", "check_in")))
+        # not kind IN (...): an IN list is bound at execution (SQLAlchemy's "expanding" parameter), and the
+        # statement is compiled once for the driver (_page_rows)
+        rules.append((c.worker_id == bindparam("worker")) & ((c.kind == "safety_check") | (c.kind == "check_in")))
     if team:
         rules.append((c.team_id == bindparam("team")) & (c.kind == "repair_job"))
     if region:
@@ -101,7 +129,7 @@ def _pull_query(worker: bool, team: bool, region: bool) -> Select | None:
         select(page.c.seq, page.c.kind, page.c.record_id, page.c.rev, cast(revisions.body, Text).label("body"), revisions.health,
                revisions.health_key_id)
         .join_from(page, Revision.__table__, revisions.id == page.c.revision_id)
-    )  # unordered: the caller sorts the page by seq
+    )  # unordered: the caller sorts the page by seq (its first column)
 
 
 def device_status(device: Device) -> dict:

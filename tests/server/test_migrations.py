@@ -33,9 +33,13 @@ def test_down_to_base_and_up_again(app):
 
 
 def test_storage_settings_of_each_database(app):
-    # PostgreSQL: bodies in lz4, envelopes out of line (migration 0007). SQLite: WAL, so pulls read while a push writes.
+    # PostgreSQL: bodies in lz4, envelopes out of line (migration 0007). SQLite: WAL, so pulls read while a push
+    # writes, and pages read through mmap.
     if db.engine.dialect.name != "postgresql":
+        from server.extensions import SQLITE_MMAP_BYTES
+
         assert db.session.execute(db.text("PRAGMA journal_mode")).scalar() == "wal"
+        assert db.session.execute(db.text("PRAGMA mmap_size")).scalar() == SQLITE_MMAP_BYTES
         return
     rows = db.session.execute(db.text(
         "SELECT c.relname, a.attname, a.attstorage, a.attcompression FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
