@@ -57,7 +57,7 @@ def load(app, overrides: dict | None) -> None:
         app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "fieldwatch.db")
     app.config["DATABASE_URL"] = _driver_url(app.config["DATABASE_URL"])
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, **json_codec.engine_options()})
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", json_codec.engine_options())
     if not app.config["KEYS_DIR"]:
         app.config["KEYS_DIR"] = os.path.join(app.instance_path, "keys")
     if not app.config["SECRET_KEY"]:

@@ -21,6 +21,7 @@ import logging
 from http import HTTPStatus
 
 from flask import Response, jsonify, render_template_string, request
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from shared.errors import ReasonCode
@@ -132,6 +133,16 @@ def register(app) -> None:
         if status == 429 and exc.response is not None:
             headers = {k: v for k, v in exc.response.headers.items() if k.lower().startswith(("retry-after", "x-ratelimit"))}
         return error_response(status, reason, message, errors, headers)
+
+    @app.errorhandler(DBAPIError)
+    def _database(exc: DBAPIError):
+        if not exc.connection_invalidated:
+            return _unexpected(exc)
+        # The connection broke while in use (a database restart); the pool has dropped it and the next
+        # request connects anew, so the client's retry works.
+        log.warning("database connection lost on %s %s; answered 503", request.method, request.path)
+        return error_response(503, ReasonCode.DATABASE_UNAVAILABLE, "The server lost its database connection; try again in a few seconds.",
+                              headers={"Retry-After": "5"})
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -35,6 +35,7 @@ invalid_record               (item)  the record fails its schema (message says w
 not_permitted                (item)  the device may not write this record (other worker, team)
 revision_conflict            (item)  this revision was accepted before with other content
 server_error                 500     a fault on the server; retry later
+database_unavailable         503     the server lost its database connection; retry after ``Retry-After``
 ===========================  ======  =================================================
 """
 from __future__ import annotations
@@ -72,6 +73,7 @@ class ReasonCode(str, Enum):
     NOT_PERMITTED = "not_permitted"
     REVISION_CONFLICT = "revision_conflict"
     SERVER_ERROR = "server_error"
+    DATABASE_UNAVAILABLE = "database_unavailable"
 
     def __str__(self) -> str:
         return self.value

@@ -64,7 +64,7 @@ from shared.fast_json import loads_tame as _loads_tame
 from shared.signing import sign_document
 
 from ..errors import Forbidden, Invalid
-from ..extensions import db
+from ..extensions import SQLITE_MMAP_BYTES, db
 from ..models import Device, Region, Site, Team, User, utcnow
 from ..models.record import Revision
 from . import audit, records
@@ -433,7 +433,7 @@ class _Rows:
         self.batch = batch or YIELD_PER
         conn = db.session.connection()
         dialect = conn.dialect
-        self._result = self._cursor = None
+        self._result = self._cursor = self._sqlite_raw = None
         mark = _PLACEHOLDERS.get(dialect.paramstyle)
         if mark is None or not RAW_CURSOR:
             self._result = conn.execute(_statement(scope))
@@ -458,6 +458,11 @@ class _Rows:
             self._cursor = raw.cursor(name=f"fieldwatch_export_{uuid.uuid4().hex[:12]}")
         else:
             self._cursor = raw.cursor()
+        if dialect.name == "sqlite":
+            # Read through read(), not mmap (server.extensions): an export reads every page once, in order, and
+            # mapped pages would count the whole database into this process's resident memory.
+            self._cursor.execute("PRAGMA mmap_size=0")
+            self._sqlite_raw = raw
         self._cursor.execute(sql, params)
 
     def batches(self) -> Iterator[list]:
@@ -480,6 +485,8 @@ class _Rows:
                 self._cursor.close()
             except Exception:  # noqa: BLE001 - a cursor of an aborted transaction; the rollback that follows cleans up
                 pass
+        if self._sqlite_raw is not None:  # the pooled connection goes back as it came
+            self._sqlite_raw.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
 
 
 RAW_CURSOR = True  # tests turn it off to cover the SQLAlchemy path
@@ -1097,6 +1104,7 @@ def export_steps(filt: ExportFilter, who: Exporter, fmt_name: str, sink, *, with
         while pending:
             head = pending.popleft()
             collect(head if type(head) is tuple else _unpack(head.result()))
+        out.close()  # inside: the writer thread may only now report a failed write (a full disk)
         completed = True
     finally:
         if pool is not None:
@@ -1110,7 +1118,6 @@ def export_steps(filt: ExportFilter, who: Exporter, fmt_name: str, sink, *, with
             db.session.rollback()
             audit.record("export.safety", user_id=who.user_id, target=export_id, records=n, completed=False, **audit_details)
             db.session.commit()
-    out.close()
     summary.files[data_name] = {"role": "records", "sha256": hashed.sha256, "bytes": hashed.size, "records": n,
                                 "chain_seed": seed, "chain_head": chain}
 

@@ -272,6 +272,28 @@ def test_a_bundle_file_that_cannot_be_written_fails_the_export_and_is_audited(ap
     assert not (tmp_path / "full.zip").exists()  # no half-written bundle left behind
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_records_file_that_fails_as_it_is_closed_fails_the_export_and_is_audited(app, seeded, tmp_path, monkeypatch, workers):
+    class FullAtFlush(io.RawIOBase):  # every write taken, the last flush refused (a disk that fills at the end)
+        def writable(self):
+            return True
+
+        def write(self, b):
+            return len(b)
+
+        def close(self):
+            if not self.closed:
+                super().close()
+                raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(exports._ZipSink, "open", lambda self, name: FullAtFlush())
+    with pytest.raises(OSError, match="No space left"):
+        _export(tmp_path / "full.zip", "csv", workers=workers)
+    ends = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "export.safety")).all()
+    assert len(ends) == 1 and ends[0].details["completed"] is False
+    assert not (tmp_path / "full.zip").exists()
+
+
 # --- tampering: each is caught and named ------------------------------------------------------
 
 @pytest.fixture
