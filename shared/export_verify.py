@@ -21,10 +21,14 @@ Each record carries its disclosure form (:func:`shared.envelope.disclose`):
 the shown fields with their salts, the digests of withheld fields, the device
 signature and the device key's fingerprint, so its signature is checked
 without the withheld values. Each line also carries ``chain``:
-``SHA-256(previous chain || canonical line without chain)``, seeded from the
-export id, whose last value the signed manifest holds. A changed, removed,
-added or reordered record is therefore *named*, whatever part of it changed,
-even the server's unsigned annotations (``context``).
+``SHA-256(previous chain || the line without chain)``, seeded from the export
+id, whose last value the signed manifest holds. A changed, removed, added or
+reordered record is therefore *named*, whatever part of it changed, even the
+server's unsigned annotations (``context``). "The line without chain" is, for
+JSON Lines, the canonical JSON of the line's object without ``chain``; for CSV
+(format version 2), the row's bytes as written up to the comma before its
+chain cell. Version 1 bundles (CSV chained over the canonical JSON of the
+row's cells) still verify.
 
 Speed: records are read with orjson and their signed digests computed over
 canonical JSON made by orjson (shared.fast_json: byte for byte canonical_json,
@@ -72,7 +76,8 @@ from .signing import verify_document
 _dumps, _SORT = orjson.dumps, orjson.OPT_SORT_KEYS
 
 FORMAT = "fieldwatch-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a CSV row's chain is over its bytes as written (1: over canonical JSON of its cells)
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 KEYS = "keys.json"
 RECORDS_JSONL = "records.jsonl"
@@ -111,6 +116,23 @@ def jsonl_line(n: int, record: Mapping[str, Any], context: Mapping[str, Any], pr
     data = canonical_json({"context": context, "n": n, "record": record})
     chain = chain_next(previous, data)
     return _CHAIN_PREFIX + chain.encode("ascii") + b'",' + data[1:] + b"\n", chain
+
+
+def csv_field(cell: str) -> str:
+    """One CSV cell as written: csv.writer's minimal quoting, except that a lone carriage return is quoted too
+    (csv.writer leaves it bare, and csv.reader would then end the row there)."""
+    if '"' in cell:
+        return '"' + cell.replace('"', '""') + '"'
+    if "," in cell or "\n" in cell or "\r" in cell:
+        return '"' + cell + '"'
+    return cell
+
+
+def csv_line(n: int, record: Mapping[str, Any], context: Mapping[str, Any], previous: str) -> tuple[bytes, str]:
+    """(one CSV row with its line end, the new chain value): the chain is over the row's bytes before it."""
+    data = ",".join(map(csv_field, csv_cells(n, record, context))).encode("utf-8")
+    chain = chain_next(previous, data)
+    return data + b"," + chain.encode("ascii") + b"\n", chain
 
 
 def _cell(value: Any) -> str:
@@ -158,7 +180,8 @@ def canonical_strings(cells: list[str]) -> bytes:
     return canon(cells)
 
 
-def csv_chain(previous: str, cells: list[str]) -> str:
+def csv_chain_v1(previous: str, cells: list[str]) -> str:
+    """A version 1 CSV row's chain value: over the canonical JSON of its cells (before the chain)."""
     return chain_next(previous, canonical_strings(cells))
 
 
@@ -480,14 +503,14 @@ def _judge(result: Result, name: str, counted: int | None, next_n: int, lineno: 
 
 
 def _verify_records_sequential(bundle: Bundle, name: str, entry: dict, result: Result, keys: dict, withheld: dict,
-                    workers: int, progress: Callable[[int], None] | None) -> tuple[str, int]:
+                               workers: int, progress: Callable[[int], None] | None, version: int) -> tuple[str, int]:
     """The sequential reader (csv.reader over the whole file): for a CSV file whose quoting defeats the chunks."""
+    csv_mode = _csv_mode(name, version)
     expected_head = entry.get("chain_head")
     chain = entry.get("chain_seed")
     batch_size = BATCH
     pending: deque = deque()
     next_n = 1
-    csv_mode = name.endswith(".csv")
     digest = (hashlib.sha256().hexdigest(), 0)
 
     def raw_items() -> Iterator[tuple[int, Any, bool]]:
@@ -497,15 +520,27 @@ def _verify_records_sequential(bundle: Bundle, name: str, entry: dict, result: R
             f = io.BufferedReader(hashing, 1 << 16)
             if csv_mode:
                 text = io.TextIOWrapper(f, encoding="utf-8", newline="")
-                reader = csv.reader(text)
+                taken: list[str] = []  # the lines of the row csv.reader is reading (a quoted cell may hold line ends)
+
+                def lines() -> Iterator[str]:
+                    for line in text:
+                        taken.append(line)
+                        yield line
+
+                reader = csv.reader(lines())
                 header = next(reader, None)
                 if header != CSV_COLUMNS:
                     result.fail(name, "the CSV header row is not the export's columns")
+                taken.clear()
                 for cells in reader:
                     lineno = reader.line_num
-                    # csv.reader gives lists of str: canonical JSON of them is orjson's (canonical_strings, tests compare)
-                    ok = chain is None or (len(cells) == len(CSV_COLUMNS) and chain_next(chain, _dumps(cells[:-1])) == cells[-1])
-                    chain = cells[-1] if len(cells) == len(CSV_COLUMNS) else None
+                    if csv_mode == CSV_V1:
+                        data, stored, link = _csv_chain_parts(cells)
+                    else:
+                        data, stored, link = _csv_line_chain_parts(_without_line_end("".join(taken)).encode("utf-8"), cells)
+                    taken.clear()
+                    ok = _link(chain, data, stored)
+                    chain = link
                     yield lineno, cells, ok
             else:
                 for lineno, line, stored in _iter_jsonl(f):
@@ -584,6 +619,7 @@ _hexdigest = type(hashlib.sha256()).hexdigest
 _loads_orjson = orjson.loads
 _HEX64 = re.compile(rb"[0-9a-f]{64}")
 _CSV_SENTINEL = "fieldwatch:end-of-chunk\n"
+CSV_V1, CSV_V2 = 1, 2  # csv_mode of a CSV records file: how its rows are chained (format version 1 or 2)
 _N_CSV = len(CSV_COLUMNS)
 _I_N, _I_V = CSV_COLUMNS.index("n"), CSV_COLUMNS.index("v")
 _I_FIELDS, _I_SALTS, _I_WITHHELD = CSV_COLUMNS.index("fields"), CSV_COLUMNS.index("salts"), CSV_COLUMNS.index("withheld")
@@ -761,10 +797,35 @@ def _link(previous: str | bytes | None, data: bytes | None, stored: str | None) 
 
 
 def _csv_chain_parts(cells: list[str]) -> tuple[bytes | None, str | None, str | None]:
-    """(chain data, stored chain value, what the next record links to) of a CSV row (None: not in chain form)."""
+    """(chain data, stored chain value, what the next record links to) of a version 1 CSV row (None: not in chain form)."""
     if len(cells) != _N_CSV:
         return None, None, None
+    # csv.reader gives lists of str: canonical JSON of them is orjson's (canonical_strings, tests compare)
     return _dumps(cells[:-1]), cells[-1], cells[-1]
+
+
+def _csv_line_chain_parts(raw: bytes, cells: list[str]) -> tuple[bytes | None, str | None, str | None]:
+    """The same for a CSV row whose bytes as written, without the line end, are ``raw`` (version 2): the chain is
+    over the bytes before ``,`` + the chain cell, written bare."""
+    if len(cells) != _N_CSV:
+        return None, None, None
+    stored = cells[-1]  # what the next record links to, even from a row whose own link cannot be checked
+    if len(raw) <= _CHAIN_LEN or raw[-_CHAIN_LEN - 1] != 44 or raw[-_CHAIN_LEN:] != stored.encode("utf-8"):  # 44: ","
+        return None, stored, stored
+    return raw[:-_CHAIN_LEN - 1], stored, stored
+
+
+def _csv_mode(name: str, version: int) -> int:
+    """0 for a JSON Lines file; else how the CSV file's rows are chained (CSV_V1, CSV_V2)."""
+    if not name.endswith(".csv"):
+        return 0
+    return CSV_V1 if version == 1 else CSV_V2
+
+
+def _without_line_end(text: str) -> str:
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith(("\n", "\r")) else text
 
 
 def _jsonl_chain_parts(line: bytes) -> tuple[bytes | None, str | None, bytes | None]:
@@ -777,8 +838,8 @@ def _jsonl_chain_parts(line: bytes) -> tuple[bytes | None, str | None, bytes | N
     return b"{" + line[end + 2:], raw.decode("ascii", "replace"), raw
 
 
-def _check_chunk(chunk: bytes, csv_mode: bool, first: bool, counted: Any, with_items: bool = False) -> tuple | None:
-    """Check the records of one chunk of a records file (whole lines).
+def _check_chunk(chunk: bytes, csv_mode: int, first: bool, counted: Any, with_items: bool = False) -> tuple | None:
+    """Check the records of one chunk of a records file (whole lines); ``csv_mode``: 0 (JSON Lines), CSV_V1 or CSV_V2.
 
     Returns None for a CSV chunk cut inside a quoted cell, else (plain, lines, count, first_n, last_n, by_kind,
     first_data, first_stored, last_chain, header_ok, items): ``plain`` when every record is the usual one (signed,
@@ -792,19 +853,31 @@ def _check_chunk(chunk: bytes, csv_mode: bool, first: bool, counted: Any, with_i
         quick = _csv_rows(text, first)
         if quick is not None:
             rows, lines, header_ok = quick
-            numbered = enumerate(rows, 1)
+            # each row on a line of its own: its bytes are the chunk's line (UTF-8 has no 0x0A inside a character)
+            raws = chunk.split(b"\n") if csv_mode == CSV_V2 else itertools.repeat(None)
+            numbered = zip(itertools.count(1), rows, raws)
         else:
-            reader = csv.reader(itertools.chain(io.StringIO(text, newline=""), (_CSV_SENTINEL,)))
-            pairs = [(reader.line_num, cells) for cells in reader]
-            if not pairs or pairs[-1][1] != [_CSV_SENTINEL[:-1]]:
+            physical = io.StringIO(text, newline="").readlines()
+            physical.append(_CSV_SENTINEL)
+            reader = csv.reader(physical)
+            numbered = []
+            start = 0
+            for cells in reader:
+                end = reader.line_num
+                raw = _without_line_end("".join(physical[start:end])).encode("utf-8") if csv_mode == CSV_V2 else None
+                numbered.append((end, cells, raw))
+                start = end
+            if not numbered or numbered[-1][1] != [_CSV_SENTINEL[:-1]]:
                 return None
-            lines = pairs.pop()[0] - 1
+            lines = numbered.pop()[0] - 1
             if first:
-                header_ok = bool(pairs) and pairs[0][1] == CSV_COLUMNS
-            numbered = pairs
+                header_ok = bool(numbered) and numbered[0][1] == CSV_COLUMNS
         if first:
             numbered = itertools.islice(numbered, 1, None)
-        records = ((lineno, cells, *_csv_chain_parts(cells)) for lineno, cells in numbered)
+        if csv_mode == CSV_V1:
+            records = ((lineno, cells, *_csv_chain_parts(cells)) for lineno, cells, _raw in numbered)
+        else:
+            records = ((lineno, cells, *_csv_line_chain_parts(raw, cells)) for lineno, cells, raw in numbered)
         fast_check, slow_check = _fast_csv, _check_row_csv
     else:
         split = chunk.split(b"\n")
@@ -874,24 +947,24 @@ def _jsonl_cut(block: bytes) -> int:
 
 
 def _verify_records(bundle: Bundle, name: str, entry: dict, result: Result, keys: dict, withheld: dict,
-                    workers: int, progress: Callable[[int], None] | None) -> tuple[str, int]:
+                    workers: int, progress: Callable[[int], None] | None, version: int) -> tuple[str, int]:
     """Check every record of one data file; returns the file's (SHA-256, size), read in the same pass."""
     saved = (result.records, result.verified, result.unsigned, dict(result.by_kind), len(result.problems), result.hidden)
     try:
-        return _verify_records_chunked(bundle, name, entry, result, keys, withheld, workers, progress)
+        return _verify_records_chunked(bundle, name, entry, result, keys, withheld, workers, progress, version)
     except _Misaligned:
         result.records, result.verified, result.unsigned, by_kind, problems, result.hidden = saved
         result.by_kind.clear()
         result.by_kind.update(by_kind)
         del result.problems[problems:]
-        return _verify_records_sequential(bundle, name, entry, result, keys, withheld, workers, progress)
+        return _verify_records_sequential(bundle, name, entry, result, keys, withheld, workers, progress, version)
 
 
 def _verify_records_chunked(bundle: Bundle, name: str, entry: dict, result: Result, keys: dict, withheld: dict,
-                            workers: int, progress: Callable[[int], None] | None) -> tuple[str, int]:
+                            workers: int, progress: Callable[[int], None] | None, version: int) -> tuple[str, int]:
+    csv_mode = _csv_mode(name, version)
     expected_head = entry.get("chain_head")
     counted = entry.get("records")
-    csv_mode = name.endswith(".csv")
     cut = _csv_cut if csv_mode else _jsonl_cut
     state = {"chain": entry.get("chain_seed"), "next_n": 1, "base": 0, "first": True}
     by_kind = result.by_kind
@@ -1022,8 +1095,9 @@ def _verify(bundle: Bundle, export_key: bytes | None, result: Result, workers: i
         result.fail(MANIFEST, f"not valid JSON ({exc})")
         return
     result.manifest = manifest
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        result.fail(MANIFEST, f"not a {FORMAT} v{FORMAT_VERSION} manifest")
+    version = manifest.get("format_version")
+    if manifest.get("format") != FORMAT or version not in READABLE_VERSIONS:
+        result.fail(MANIFEST, f"not a {FORMAT} manifest of a version this verifier reads ({', '.join(f'v{v}' for v in READABLE_VERSIONS)})")
         return
 
     # 1. the manifest's signature
@@ -1092,7 +1166,7 @@ def _verify(bundle: Bundle, export_key: bytes | None, result: Result, workers: i
         if entry.get("role") != "records" or name not in names:
             continue
         before = result.records
-        check_hash(name, entry, *_verify_records(bundle, name, entry, result, keys, withheld, workers, progress))
+        check_hash(name, entry, *_verify_records(bundle, name, entry, result, keys, withheld, workers, progress, version))
         found = result.records - before
         if entry.get("records") is not None and entry["records"] != found:
             result.fail(name, f"holds {found} records, the manifest says {entry['records']}")

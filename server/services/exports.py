@@ -29,7 +29,8 @@ revisions), so a withholding export decrypts nothing. Past POOL_AFTER rows,
 worker processes encode batches (sent and returned as marshal bytes) while
 this process reads, encodes when the workers are busy, numbers, chains and
 writes.
-The bundle format is unchanged (tests compare the fast and reference encoders).
+Both encoders write the same bytes (tests compare them). A CSV row is chained over its own bytes (format
+version 2; version 1 chained the canonical JSON of its cells, which cost a second rendering of every row).
 """
 from __future__ import annotations
 
@@ -511,14 +512,7 @@ class _Slow(Exception):
     """A row the fast path leaves to the reference encoder (a value orjson would not write canonically)."""
 
 
-def _csv_field(cell: str) -> str:
-    # csv.writer's minimal quoting (tests compare), except that a lone carriage return is quoted too (csv.writer
-    # leaves it bare, and csv.reader would then end the row there)
-    if '"' in cell:
-        return '"' + cell.replace('"', '""') + '"'
-    if "," in cell or "\n" in cell or "\r" in cell:
-        return '"' + cell + '"'
-    return cell
+_csv_field = fmt.csv_field
 
 
 def _readable(value) -> str:
@@ -611,12 +605,12 @@ class _Encoder:
                  "withheld": withheld, "signature": signature, "key": self.fingerprints.get(device_id)}, context, team, region)
 
     def pieces(self, record: dict, context: dict) -> tuple[bytes, bytes]:
-        """The bytes of a line before and after its number: the chain is over ``before + n + after``."""
+        """The bytes of a line before and after its number: the chain is over ``before + n + after`` (CSV: before is
+        empty, and the line is ``n,after``: see shared.export_verify.csv_line)."""
         if self.fmt == "csv":
             cells = fmt.csv_cells(0, record, context)
             del cells[0]
-            # the chain's data: canonical_json([n] + cells) == '["' + n + '",' + canonical_json(cells)[1:]
-            return fmt.canonical_strings(cells), ",".join(map(_csv_field, cells)).encode("utf-8")
+            return b"", ",".join(map(_csv_field, cells)).encode("utf-8")
         return (b'{"context":' + canonical_json(context) + b',"n":',
                 b',"record":' + canonical_json(record) + b"}")
 
@@ -727,18 +721,7 @@ class _Encoder:
                 received or "", "device"]
         text = ",".join((_csv_join(meta), _csv_join(readable), _V_TEXT, _csv_field(fields), _csv_field(salts), _csv_field(withheld),
                          _csv_field(signature)))
-        # canonical JSON of the cells (the chain's data): the three JSON cells escaped by hand, as orjson is slow on many quotes
-        data = ",".join((_dumps([*meta, *readable, _V_TEXT]).decode("utf-8")[:-1], _json_text_string(fields),
-                         _json_text_string(salts), _json_text_string(withheld), _dumps(signature).decode("ascii"))) + "]"
-        return kind, True, device_id, (data.encode("utf-8"), text.encode("utf-8"))
-
-
-def _json_text_string(text: str) -> str:
-    """JSON text as a canonical JSON string: only its quotes and backslashes need escaping, as JSON text has no raw
-    control character (tests compare with orjson / canonical_json)."""
-    if "\\" in text:  # rare (a value with a quote or a control character): the check costs less than the replace
-        text = text.replace("\\", "\\\\")
-    return '"' + text.replace('"', '\\"') + '"'
+        return kind, True, device_id, (b"", text.encode("utf-8"))
 
 
 def _csv_join(cells: list[str]) -> str:
@@ -1039,11 +1022,11 @@ def export_steps(filt: ExportFilter, who: Exporter, fmt_name: str, sink, *, with
         add = lines.append
         link = chain.encode("ascii")
         if csv_mode:
-            for before, after in pieces:
+            for _before, after in pieces:  # the chain is over the row's bytes (shared.export_verify.csv_line)
                 n += 1
-                number = str(n).encode("ascii")
-                link = sha256(link + b'["' + number + b'",' + before[1:]).hexdigest().encode("ascii")
-                add(number + b"," + after + b"," + link + b"\n")
+                line = str(n).encode("ascii") + b"," + after
+                link = sha256(link + line).hexdigest().encode("ascii")
+                add(line + b"," + link + b"\n")
         else:
             for before, after in pieces:
                 n += 1

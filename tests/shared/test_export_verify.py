@@ -29,7 +29,7 @@ def _records(n: int = 5, withhold=frozenset({"temperature_c"}), extra=None):
     return device, device_public, out
 
 
-def _bundle(tmp_path, fmt="jsonl", n=5, extra=None):
+def _bundle(tmp_path, fmt="jsonl", n=5, extra=None, version=ev.FORMAT_VERSION):
     device, public, records = _records(n, extra=extra)
     export_private, export_public = crypto.generate_signing_keypair()
     export_id = str(uuid.uuid4())
@@ -42,15 +42,21 @@ def _bundle(tmp_path, fmt="jsonl", n=5, extra=None):
             line, chain = ev.jsonl_line(i, r, {"worker_id": "W001", "origin": "device"}, chain)
             data += line
         name = ev.RECORDS_JSONL
-    else:
+    elif version == 1:  # a CSV row chained over the canonical JSON of its cells, written by csv.writer
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(ev.CSV_COLUMNS)
         for i, r in enumerate(records, 1):
             cells = ev.csv_cells(i, r, {"worker_id": "W001", "origin": "device"})
-            chain = ev.csv_chain(chain, cells)
+            chain = ev.csv_chain_v1(chain, cells)
             w.writerow(cells + [chain])
         data = buf.getvalue().encode()
+        name = ev.RECORDS_CSV
+    else:
+        data = (",".join(ev.CSV_COLUMNS) + "\n").encode()
+        for i, r in enumerate(records, 1):
+            line, chain = ev.csv_line(i, r, {"worker_id": "W001", "origin": "device"}, chain)
+            data += line
         name = ev.RECORDS_CSV
     keys = json.dumps({"devices": {device: {"public_key": crypto.b64e(public), "fingerprint": crypto.fingerprint(public)}}}).encode()
     (out / name).write_bytes(data)
@@ -58,7 +64,7 @@ def _bundle(tmp_path, fmt="jsonl", n=5, extra=None):
     files = {name: {"role": "records", "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "records": n,
                     "chain_seed": seed, "chain_head": chain},
              ev.KEYS: {"role": "keys", "sha256": hashlib.sha256(keys).hexdigest(), "bytes": len(keys)}}
-    manifest = {"format": ev.FORMAT, "format_version": ev.FORMAT_VERSION, "kind": "safety_export", "export_id": export_id,
+    manifest = {"format": ev.FORMAT, "format_version": version, "kind": "safety_export", "export_id": export_id,
                 "files": files, "counts": {"records": n, "by_kind": {"safety_check": n}, "devices": 1},
                 "withheld": {"fields": ["temperature_c"], "by_kind": {"safety_check": ["temperature_c"]}, "reason": "health"},
                 "export_key": {"public": crypto.b64e(export_public), "fingerprint": crypto.fingerprint(export_public)}}
@@ -89,6 +95,30 @@ def test_clean_bundles_verify(tmp_path):
         result = ev.verify_bundle(str(out), key, workers=1)
         assert result.ok, [str(p) for p in result.problems]
         assert result.verified == 5 and result.by_kind == {"safety_check": 5}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize("notes", ["plain", "two\nlines, \"quoted\""])  # a quoted cell over two lines: the sequential reader
+def test_version_1_bundles_still_verify_and_their_changes_are_named(tmp_path, fmt, notes):
+    extra = lambda i: {"notes": notes}  # noqa: E731
+    out, key = _bundle(tmp_path / "ok", fmt, extra=extra, version=1)
+    result = ev.verify_bundle(str(out), key, workers=1)
+    assert result.ok and result.verified == 5, [str(p) for p in result.problems]
+    out, key = _bundle(tmp_path / "changed", fmt, extra=extra, version=1)
+    name = ev.RECORDS_CSV if fmt == "csv" else ev.RECORDS_JSONL
+    path = out / name
+    path.write_bytes(path.read_bytes().replace(b"W001", b"W009", 2))  # the header's worker, then record 1's context
+    text = "\n".join(map(str, ev.verify_bundle(str(out), key, workers=1).problems))
+    assert f"{name} record #1" in text
+
+
+def test_a_manifest_of_an_unknown_version_is_refused(tmp_path):
+    out, key = _bundle(tmp_path)
+    manifest = json.loads((out / ev.MANIFEST).read_text())
+    manifest["format_version"] = 99
+    (out / ev.MANIFEST).write_text(json.dumps(manifest))
+    result = ev.verify_bundle(str(out), key, workers=1)
+    assert not result.ok and "of a version this verifier reads (v1, v2)" in str(result.problems[0])
 
 
 def test_every_failure_is_named(tmp_path):
