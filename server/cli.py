@@ -1,7 +1,7 @@
 """The ``fieldwatch`` command: Flask's CLI group plus the server's own commands.
 
 ``fieldwatch db upgrade`` (Flask-Migrate), ``fieldwatch keys init|rotate``,
-``fieldwatch enrol-code create``, ``fieldwatch stats``, ``fieldwatch demo``.
+``fieldwatch enrol-code create``, ``fieldwatch stats``, ``fieldwatch proofs backfill``, ``fieldwatch demo``.
 """
 from __future__ import annotations
 
@@ -101,6 +101,27 @@ def stats(as_json):
     click.echo(f"devices:           {len(data['devices'])}")
     for d in data["devices"]:
         click.echo(f"  {d['device_id']}  {d['label']:<24} {d['status']:<8} revisions={d['revisions']} rejected={d['rejected']}")
+
+
+@main.group()
+def proofs():
+    """Disclosure proofs that exports embed (kept with each revision since migration 0008)."""
+
+
+@proofs.command("backfill")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+@with_appcontext
+def proofs_backfill(quiet):
+    """Store the proofs of revisions pushed before migration 0008, so their exports need no decryption."""
+    from tqdm import tqdm
+
+    from .services import proofs as service
+    from .services.keys import keyring
+
+    total = service.missing_count()
+    with tqdm(total=total, unit="rev", disable=quiet, desc="proofs", file=sys.stderr) as bar:
+        done = service.backfill(keyring(), progress=bar.update)
+    click.echo(f"stored {done} proofs" if done else "every device-signed revision already has its proof")
 
 
 def _register_commands() -> None:

@@ -53,8 +53,8 @@ def _note_checkin(dbapi_connection, connection_record):
 def _ping_if_idle(dbapi_connection, connection_record, connection_proxy):
     """Test a connection before use only when it sat idle (SQLAlchemy's pessimistic-disconnect recipe).
 
-    pool_pre_ping tests every checkout: one round trip more on every request, a third of a pull's
-    (PostgreSQL here: ~0.4 ms each). A connection that sat idle is the one likely to have been dropped
+    pool_pre_ping tests every checkout: one round trip more on every request (a pull made four, not three;
+    PostgreSQL here: ~0.4 ms each). A connection that sat idle is the one likely to have been dropped
     (a database restart, a firewall's idle timeout); one lost while in use is answered 503
     ``database_unavailable`` (server.errors) and replaced on the next checkout.
     """

@@ -623,6 +623,24 @@ def test_a_push_stores_the_proof_an_export_would_derive(app, seeded):
         assert set(proof["s"]) == set(r.body)  # the stored body is what an export shows when it withholds
 
 
+def test_backfilled_proofs_are_what_the_push_stored(app, seeded):
+    from server.cli import main
+    from server.services import proofs
+
+    pushed = dict(db.session.execute(select(Revision.id, Revision.proof)).all())
+    assert all(pushed.values()) and len(pushed) >= 10
+    db.session.execute(Revision.__table__.update().values(proof=None))  # as migration 0008 leaves older revisions
+    db.session.commit()
+    assert proofs.missing_count() == len(pushed)
+    result = app.test_cli_runner().invoke(main, ["proofs", "backfill", "--quiet"])
+    assert result.exit_code == 0 and f"stored {len(pushed)} proofs" in result.output, result.output
+    db.session.expire_all()
+    assert dict(db.session.execute(select(Revision.id, Revision.proof)).all()) == pushed
+    assert proofs.missing_count() == 0 and proofs.backfill(keyring()) == 0  # nothing left: a second run stores nothing
+    result = app.test_cli_runner().invoke(main, ["proofs", "backfill", "--quiet"])
+    assert "already has its proof" in result.output
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 @pytest.mark.parametrize("with_health", [False, True])
 def test_revisions_stored_before_the_proof_export_the_same_and_verify(app, seeded, tmp_path, fmt, with_health):
