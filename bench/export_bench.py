@@ -252,6 +252,9 @@ def child(argv: list[str]) -> None:
 
 
 def run_child(*args: str) -> dict:
+    # The writes of the phase before (gigabytes of freshly inserted database, the bundle before) reach the disk
+    # first: the kernel's writeback of them would otherwise throttle this run's own writes.
+    os.sync()
     r = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", *args], capture_output=True, text=True, cwd=ROOT)
     if r.returncode != 0:
         raise RuntimeError(r.stderr[-3000:])
