@@ -1,12 +1,12 @@
 """Extensions, created unbound and bound in ``create_app`` (no app state on them)."""
 from __future__ import annotations
 
+import time
+
 from flask_compress import Compress
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
-import time
-
 from sqlalchemy import MetaData, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool

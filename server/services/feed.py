@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import orjson
 from sqlalchemy import Integer, Select, Text, bindparam, cast, func, select, union_all, update
+from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
 from ..models import Change, Device, Revision, utcnow
@@ -82,12 +83,21 @@ def _page_rows(shape: tuple[bool, bool, bool], params: dict) -> list[tuple]:
         return []  # a device with no worker, team or region sees nothing
     values = compiled.construct_params(params)
     args = tuple(values[name] for name in compiled.positiontup) if compiled.positional else values
-    cursor = conn.connection.cursor()
+    dbapi_error = conn.dialect.loaded_dbapi.Error
     try:
-        cursor.execute(compiled.string, args)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(compiled.string, args)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+    except dbapi_error as e:
+        # What SQLAlchemy does for its own statements: a lost connection is dropped from the pool, and the
+        # error is one server.errors answers (503 database_unavailable when the connection was lost).
+        lost = conn.dialect.is_disconnect(e, conn.connection, None)
+        if lost:
+            conn.invalidate(e)
+        raise DBAPIError.instance(compiled.string, args, e, dbapi_error, connection_invalidated=lost, dialect=conn.dialect) from e
 
 
 @lru_cache(maxsize=32)

@@ -10,6 +10,18 @@ from server.extensions import db
 from .conftest import enrol_phone
 
 
+def _break(conn) -> None:
+    """Break a connection as a database restart does (PostgreSQL: its server process is terminated)."""
+    if conn.dialect.name == "postgresql":
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        other = sa.create_engine(db.engine.url, poolclass=NullPool)
+        with other.begin() as admin:
+            assert admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        other.dispose()
+    else:
+        conn.connection.dbapi_connection.close()
+
+
 def _one_pooled_connection_broken() -> None:
     """The pool holds one connection, and it is broken: on PostgreSQL its server process is terminated (as a
     restart does); SQLite has no server, so the connection is closed under the pool."""
@@ -66,3 +78,22 @@ def test_a_connection_lost_in_use_is_answered_503_and_the_retry_works(app, clien
     assert r.headers["Retry-After"] == "5"
     db.session.remove()  # what the end of the request's app context does in the server (the test keeps one open)
     assert phone.pull().status_code == 200  # the pool dropped the broken connection
+
+
+def test_a_connection_lost_while_the_page_is_read_is_answered_503_too(app, client, org, monkeypatch):
+    # the page is read with the driver's own cursor (feed._page_rows), past SQLAlchemy's error handling
+    from server.services import feed
+
+    phone = enrol_phone(client)
+    real = feed._compiled_pull
+
+    def break_first(dialect, shape):
+        _break(db.session.connection())  # after authentication, before the page
+        return real(dialect, shape)
+
+    monkeypatch.setattr(feed, "_compiled_pull", break_first)
+    r = phone.pull()
+    assert r.status_code == 503 and r.get_json()["reason"] == "database_unavailable"
+    monkeypatch.setattr(feed, "_compiled_pull", real)
+    db.session.remove()
+    assert phone.pull().status_code == 200
