@@ -185,10 +185,6 @@ def csv_chain_v1(previous: str, cells: list[str]) -> str:
     return chain_next(previous, canonical_strings(cells))
 
 
-def _record_from_csv(cells: list[str]) -> tuple[int, dict, dict]:
-    return _parse_csv(cells)[:3]
-
-
 def _parse_csv(cells: list[str]) -> tuple[int, dict, dict, bool]:
     """(n, record, annotations, whether its values are tame) from one CSV row."""
     row = dict(zip(CSV_COLUMNS, cells))

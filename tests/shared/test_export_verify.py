@@ -85,7 +85,7 @@ def test_csv_cells_round_trip_and_readable_columns_mark_withheld_fields():
     cells = ev.csv_cells(1, records[0], {"worker_id": "W001", "origin": "device"})
     row = dict(zip(ev.CSV_COLUMNS, cells))
     assert row["temperature_c"] == ev.WITHHELD_MARK and row["when"] == "2026-11-01T07:00:00+07:00" and row["fit_for_duty"] == "true"
-    n, record, context = ev._record_from_csv(cells + ["chain"])
+    n, record, context, _tame = ev._parse_csv(cells + ["chain"])
     assert (n, record) == (1, records[0]) and context["worker_id"] == "W001"
 
 
@@ -329,17 +329,6 @@ _JSONL_CHANGES = {
 }
 
 
-@pytest.mark.parametrize("change", sorted(_JSONL_CHANGES))
-def test_chunked_jsonl_names_what_the_sequential_reader_names(tmp_path, monkeypatch, change):
-    out, key = _bundle(tmp_path, "jsonl", n=9, extra=_notes)
-    path = out / ev.RECORDS_JSONL
-    lines = path.read_bytes().splitlines(keepends=True)
-    _JSONL_CHANGES[change](lines)
-    path.write_bytes(b"".join(lines))
-    problems = _assert_like_the_sequential_reader(out, key, monkeypatch)[0]
-    assert problems
-
-
 _CSV_CHANGES = {
     "value": lambda ls: ls.__setitem__(3, ls[3].replace(b"W001", b"W002", 1)),
     "delete": lambda ls: ls.__delitem__(5),
@@ -360,19 +349,26 @@ _CSV_CHANGES = {
 }
 
 
-@pytest.mark.parametrize("change", sorted(_CSV_CHANGES))
-def test_chunked_csv_names_what_the_sequential_reader_names(tmp_path, monkeypatch, change):
-    out, key = _bundle(tmp_path, "csv", n=9, extra=_notes)
-    path = out / ev.RECORDS_CSV
-    lines = path.read_bytes().split(b"\n")
+def _records_of(fmt: str, data: bytes) -> list[bytes]:
+    """The records file as its rows with their line ends (a CSV row may span lines: a quoted note holds line ends)."""
+    if fmt == "jsonl":
+        return data.splitlines(keepends=True)
     rows, row = [], b""
-    for line in lines[:-1]:  # the rows (a quoted note holds line ends)
+    for line in data.split(b"\n")[:-1]:
         row += line + b"\n"
         if row.count(b'"') % 2 == 0:
             rows.append(row)
             row = b""
     assert len(rows) == 10 and not row
-    _CSV_CHANGES[change](rows)
+    return rows
+
+
+@pytest.mark.parametrize("fmt, change", [("jsonl", c) for c in sorted(_JSONL_CHANGES)] + [("csv", c) for c in sorted(_CSV_CHANGES)])
+def test_the_chunked_pass_names_what_the_sequential_reader_names(tmp_path, monkeypatch, fmt, change):
+    out, key = _bundle(tmp_path, fmt, n=9, extra=_notes)
+    path = out / (ev.RECORDS_JSONL if fmt == "jsonl" else ev.RECORDS_CSV)
+    rows = _records_of(fmt, path.read_bytes())
+    (_JSONL_CHANGES if fmt == "jsonl" else _CSV_CHANGES)[change](rows)
     path.write_bytes(b"".join(rows))
     problems = _assert_like_the_sequential_reader(out, key, monkeypatch)[0]
     assert problems
@@ -381,7 +377,7 @@ def test_chunked_csv_names_what_the_sequential_reader_names(tmp_path, monkeypatc
 def test_chunked_csv_with_multiline_notes_verifies_and_a_cut_inside_a_cell_reads_again(tmp_path, monkeypatch):
     out, key = _bundle(tmp_path, "csv", n=9, extra=_notes)
     assert _assert_like_the_sequential_reader(out, key, monkeypatch)[:4] == ([], 0, 9, 9)
-    assert ev._check_chunk((out / ev.RECORDS_CSV).read_bytes().split(b"more")[0], True, True, 9) is None
+    assert ev._check_chunk((out / ev.RECORDS_CSV).read_bytes().split(b"more")[0], ev.CSV_V2, True, 9) is None
     monkeypatch.setattr(ev, "_csv_cut", lambda block: block.rfind(b"\n") + 1)  # cut at any line end
     assert _assert_like_the_sequential_reader(out, key, monkeypatch)[:4] == ([], 0, 9, 9)
     path = out / ev.RECORDS_CSV
