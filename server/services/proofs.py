@@ -9,7 +9,7 @@ from __future__ import annotations
 import binascii
 from typing import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from shared import envelope
 
@@ -21,8 +21,6 @@ from .keys import KeyRing
 
 def missing_count() -> int:
     """Device-signed revisions without a stored proof."""
-    from sqlalchemy import func
-
     return db.session.scalar(select(func.count()).select_from(Revision).where(*_MISSING)) or 0
 
 
@@ -40,16 +38,18 @@ def backfill(ring: KeyRing, batch: int = 1000, progress: Callable[[int], None] |
         ).all()
         if not rows:
             return done
-        for row in rows:
-            body = records.join_health(dict(row.body), row.health, row.health_key_id, ring)
-            secret = binascii.a2b_base64(row.secret)
-            salts = envelope.field_salts(body, secret)
-            proof = records.disclosure_proof(row.kind, salts, envelope.field_digests(body, secret, salts))
-            db.session.execute(update(Revision).where(Revision.id == row.id).values(proof=proof))
+        db.session.execute(update(Revision), [{"id": row.id, "proof": _proof(row, ring)} for row in rows])  # one executemany
         db.session.commit()
         done += len(rows)
         if progress:
             progress(len(rows))
+
+
+def _proof(row, ring: KeyRing) -> str:
+    body = records.join_health(dict(row.body), row.health, row.health_key_id, ring)
+    secret = binascii.a2b_base64(row.secret)
+    salts = envelope.field_salts(body, secret)
+    return records.disclosure_proof(row.kind, salts, envelope.field_digests(body, secret, salts))
 
 
 _MISSING = (Revision.proof.is_(None), Revision.secret.is_not(None), Revision.signature.is_not(None))
