@@ -21,7 +21,27 @@ def _create_app():
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True)
+class _Group(FlaskGroup):
+    """Flask's CLI group, telling a database without fieldwatch's tables apart from other failures."""
+
+    def invoke(self, ctx):
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as exc:
+            if not _no_tables(exc):
+                raise
+            click.echo("error: the database has no fieldwatch tables yet; run `fieldwatch db upgrade` first", err=True)
+            sys.exit(2)
+
+
+def _no_tables(exc) -> bool:
+    # SQLite says so in words; PostgreSQL with SQLSTATE 42P01 (undefined_table)
+    return "no such table" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "42P01"
+
+
+@click.group(cls=_Group, create_app=_create_app, add_default_commands=True)
 def main():
     """fieldwatch server: field-crew safety and fault-response coverage."""
 

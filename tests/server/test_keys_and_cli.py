@@ -38,3 +38,13 @@ def test_stats_json_and_enrol_code_cli(app, org, phone):
     assert result.exit_code == 0 and "team HN-T1" in result.output
     result = runner.invoke(main, ["enrol-code", "create", "--team", "NOPE"])
     assert result.exit_code == 2 and "no team 'NOPE'" in result.output
+
+
+def test_commands_on_a_database_without_tables_say_to_upgrade(tmp_path, keys_dir):
+    from server import create_app
+
+    empty = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}", "KEYS_DIR": keys_dir, "TESTING": True})
+    for command in (["stats"], ["proofs", "backfill", "--quiet"]):
+        result = empty.test_cli_runner().invoke(main, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "run `fieldwatch db upgrade` first" in result.output
