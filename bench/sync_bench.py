@@ -8,7 +8,7 @@ phone seals them. Measures:
   verified, validated, merged);
 - full pull throughput (median of 3 passes, and the first pass); incremental pull latency for 100 new changes (median, p95 of 20, once
   every worker has served a pull);
-- server peak memory (largest worker VmHWM); bytes on the wire per pushed record;
+- server peak memory (largest process: private memory sampled, and VmHWM with mmap'd database pages); bytes on the wire per pushed record;
 - the ceiling: records per second one core opens and verifies with no database.
 
     .venv/bin/python bench/sync_bench.py [--records 20000] [--pg postgresql://...] [--sqlite-only]
@@ -124,22 +124,52 @@ def start_server(env: dict, port: int) -> subprocess.Popen:
     raise RuntimeError("server did not start")
 
 
-def peak_memory_mb(proc: subprocess.Popen) -> tuple[float, float]:
-    """(largest peak RSS of the server's processes, the file-backed part of that process's RSS now) in MB.
+def _status_kb(pid: str, *keys: str) -> tuple[int, ...] | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return tuple(int(fields.get(k, "0 kB").split()[0]) for k in keys)
 
-    On SQLite the workers read the database through mmap: its pages count into RSS (file-backed, the
-    OS's page cache, shared), hence the second figure.
+
+class MemoryWatch:
+    """Peak memory of the server's processes: the kernel's VmHWM, and the private (anonymous) part, sampled.
+
+    On SQLite the workers read the database through mmap: its pages count into RSS (and VmHWM) although they
+    are the OS's page cache, shared and dropped under pressure. The kernel keeps no peak of the private part
+    alone, so a thread samples RssAnon every 20 ms.
     """
-    peaks = []
-    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    for pid in [str(proc.pid)] + children:
+
+    def __init__(self, server: subprocess.Popen):
+        self.server, self.anon_kb, self._stop = server, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _pids(self) -> list[str]:
+        pid = str(self.server.pid)
         try:
-            with open(f"/proc/{pid}/status") as f:
-                fields = dict(line.split(":", 1) for line in f if ":" in line)
-        except FileNotFoundError:
-            continue
-        peaks.append((int(fields["VmHWM"].split()[0]) / 1024, int(fields.get("RssFile", "0 kB").split()[0]) / 1024))
-    return max(peaks) if peaks else (float("nan"), float("nan"))
+            with open(f"/proc/{pid}/task/{pid}/children") as f:  # no pgrep process every second beside the measurement
+                return [pid] + f.read().split()
+        except OSError:
+            return [pid]
+
+    def _run(self) -> None:
+        pids, last = self._pids(), time.monotonic()
+        while not self._stop.wait(0.02):
+            if time.monotonic() - last > 1:  # gunicorn restarts workers now and then
+                pids, last = self._pids(), time.monotonic()
+            for pid in pids:
+                anon = _status_kb(pid, "RssAnon")
+                if anon:
+                    self.anon_kb = max(self.anon_kb, anon[0])
+
+    def stop(self) -> tuple[float, float]:
+        """(largest VmHWM, largest sampled RssAnon) of the server's processes, in MB."""
+        self._stop.set()
+        self._thread.join()
+        peaks = [p[0] for p in map(lambda pid: _status_kb(pid, "VmHWM"), self._pids()) if p]
+        return (max(peaks) / 1024 if peaks else float("nan")), self.anon_kb / 1024
 
 
 def _cpu_seconds(pid: str) -> float:
@@ -202,6 +232,7 @@ def run_backend(name: str, database_url: str, records: int, tmp: str) -> dict:
     codes = setup_database(env)
     port = free_port()
     server = start_server(env, port)
+    memory = MemoryWatch(server)
     url = f"http://127.0.0.1:{port}"
     rng = random.Random(7)
     sites = [f"HN{i:04d}" for i in range(50)]
@@ -255,7 +286,7 @@ def run_backend(name: str, database_url: str, records: int, tmp: str) -> dict:
         latencies.sort()
         result["incremental_pull_ms_median"] = statistics.median(latencies)
         result["incremental_pull_ms_p95"] = latencies[int(len(latencies) * 0.95) - 1]
-        result["server_peak_worker_mb"] = peak_memory_mb(server)
+        result["server_peak_worker_mb"] = memory.stop()
     finally:
         server.terminate()
         server.wait(10)
@@ -314,8 +345,8 @@ def main() -> None:
         print(f"full pull:                 {r['full_pull_rps_zstd']:,.0f} records/s with zstd answers, {r['full_pull_rps_gzip']:,.0f} with gzip "
               f"({r['full_pull_records']} records, median of 3; first pass {r['full_pull_first_zstd']:,.0f} / {r['full_pull_first_gzip']:,.0f})")
         print(f"incremental pull (100):    median {r['incremental_pull_ms_median']:.1f} ms, p95 {r['incremental_pull_ms_p95']:.1f} ms")
-        peak, mapped = r["server_peak_worker_mb"]
-        print(f"server peak memory:        {peak:.0f} MB (largest worker; file-backed now, e.g. mmap'd database pages: {mapped:.0f} MB)")
+        peak, private = r["server_peak_worker_mb"]
+        print(f"server peak memory:        {private:.0f} MB private (largest process, sampled); {peak:.0f} MB VmHWM with mapped database pages")
         print(f"bytes on the wire/record:  {r['wire_bytes_per_record']:.0f} (request + answer: gzip request, zstd answer)")
 
 
