@@ -6,7 +6,9 @@ be stored once and numbered once in the change feed, whichever process took it.
 """
 from __future__ import annotations
 
+import gc
 import os
+import runpy
 import socket
 import subprocess
 import sys
@@ -87,3 +89,13 @@ def test_gunicorn_workers_share_one_sqlite_file(tmp_path):
         proc.terminate()
         proc.wait(30)
         server.stop()
+
+
+def test_workers_keep_the_app_made_at_start_out_of_full_collections():
+    config = runpy.run_path(os.path.join(REPO, "gunicorn.conf.py"))
+    assert gc.get_freeze_count() == 0
+    try:
+        config["post_worker_init"](None)
+        assert gc.get_freeze_count() > 10_000  # this test process's modules, like a worker's app
+    finally:
+        gc.unfreeze()
