@@ -5,7 +5,8 @@ FIELDWATCH_TEST_DATABASE_URL), real HTTP, records of about 1 KB sealed like a
 phone seals them. Measures:
 
 - push throughput with 1 and with 8 concurrent devices (every record opened,
-  verified, validated, merged);
+  verified, validated, merged); the request bodies are sealed, serialised and gzipped before the clock
+  starts, as phones make them on their own CPUs (the bench client shares the server's two cores);
 - full pull throughput (median of 3 passes, and the first pass); incremental pull latency for 100 new changes (median, p95 of 20, once
   every worker has served a pull);
 - server peak memory (largest process: private memory sampled, and VmHWM with mmap'd database pages); bytes on the wire per pushed record;
@@ -200,10 +201,15 @@ class Wire:
             self.bytes += n
 
 
-def push_all(url: str, device: BenchDevice, items: list[dict], wire: Wire, batch: int = 500) -> None:
+def request_bodies(items: list[dict], batch: int = 500) -> list[bytes]:
+    """Gzip JSON push bodies of ``batch`` items each, as a phone makes them (on its own CPU, before it sends)."""
+    return [gzip.compress(json.dumps({"items": items[i:i + batch], "outbox_depth": max(0, len(items) - i - batch)}).encode(), 6)
+            for i in range(0, len(items), batch)]
+
+
+def push_all(url: str, device: BenchDevice, bodies: list[bytes], wire: Wire) -> None:
     with requests.Session() as s:
-        for i in range(0, len(items), batch):
-            body = gzip.compress(json.dumps({"items": items[i:i + batch], "outbox_depth": max(0, len(items) - i - batch)}).encode(), 6)
+        for body in bodies:
             r = s.post(url + "/api/v1/sync/push", data=body, headers={**device.headers, "Content-Type": "application/json", "Content-Encoding": "gzip"})
             r.raise_for_status()
             statuses = {x["status"] for x in r.json()["results"]}
@@ -240,15 +246,15 @@ def run_backend(name: str, database_url: str, records: int, tmp: str) -> dict:
     try:
         devices = [BenchDevice(url, codes[i], i) for i in range(10)]
         # 1 device
-        items = devices[0].seal_many(records, rng, sites)
+        bodies = request_bodies(devices[0].seal_many(records, rng, sites))
         wire = Wire()
         t0 = time.perf_counter()
-        push_all(url, devices[0], items, wire)
+        push_all(url, devices[0], bodies, wire)
         result["push_1_device_rps"] = records / (time.perf_counter() - t0)
         result["wire_bytes_per_record"] = wire.bytes / records
         # 8 devices at once
         per = records // 8
-        batches = [(d, d.seal_many(per, rng, sites)) for d in devices[1:9]]
+        batches = [(d, request_bodies(d.seal_many(per, rng, sites))) for d in devices[1:9]]
         wire8 = Wire()
         threads = [threading.Thread(target=push_all, args=(url, d, its, wire8)) for d, its in batches]
         cpu0, t0 = cpu_by_role(server), time.perf_counter()
@@ -277,7 +283,7 @@ def run_backend(name: str, database_url: str, records: int, tmp: str) -> dict:
                 s.get(url + "/api/v1/sync/pull", params={"cursor": cursor, "limit": 500}, headers=reader.headers).raise_for_status()
             latencies = []
             for _ in range(20):
-                push_all(url, devices[1], devices[1].seal_many(100, rng, sites), Wire())
+                push_all(url, devices[1], request_bodies(devices[1].seal_many(100, rng, sites)), Wire())
                 t0 = time.perf_counter()
                 page = s.get(url + "/api/v1/sync/pull", params={"cursor": cursor, "limit": 500}, headers=reader.headers).json()
                 latencies.append((time.perf_counter() - t0) * 1000)
