@@ -11,9 +11,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from ..auth import api_roles, scope
+from ..auth import acting_user, api_roles, scope
+from ..errors import Invalid
 from ..extensions import db
-from ..services import devices_admin, jobs, overview, people, quarantine_review, safety
+from ..services import alerts, charts, devices_admin, jobs, overview, people, quarantine_review, safety
 from ..services.keys import keyring
 
 blp = Blueprint("dashboard_api", __name__, url_prefix="/api/v1",
@@ -303,8 +304,6 @@ class Me(MethodView):
     @blp.doc(security=SECURITY)
     def get(self):
         """Who this token acts as."""
-        from ..auth import acting_user
-
         u = acting_user()
         return {"username": u.username, "code": u.code, "role": u.role, "regions": [r.code for r in u.regions],
                 "team": u.team.code if u.team else None}
@@ -402,8 +401,6 @@ class JobList(MethodView):
         """Jobs you may see, filtered by status (open, all, or one state), region, team and site."""
         region_id = None
         if args["region"]:
-            from ..errors import Invalid
-
             region_id = next((r.id for r in people.regions_for(scope()) if r.code == args["region"]), None)
             if region_id is None:
                 raise Invalid(f"there is no region {args['region']!r} among yours")
@@ -476,8 +473,6 @@ class Charts(MethodView):
     @blp.doc(security=SECURITY)
     def get(self):
         """The numbers behind the charts page (per day, UTC), and site positions with state."""
-        from ..services import charts
-
         return charts.series(scope())
 
 
@@ -518,8 +513,6 @@ class Alerts(MethodView):
     @blp.doc(security=SECURITY)
     def get(self, args):
         """Alerts of your regions raised by the server's timer: SOS, need help, missed check-in, region below minimum, response breach."""
-        from ..services import alerts
-
         return {"alerts": alerts.list_alerts(scope(), args["state"], args["region"], args["kind"])}
 
 
@@ -530,8 +523,6 @@ class AcknowledgeAlert(MethodView):
     @blp.doc(security=SECURITY)
     def post(self, alert_id):
         """Acknowledge an alert (audit-logged); repeating it is harmless."""
-        from ..services import alerts
-
         row, new = alerts.acknowledge(scope(), alert_id)
         db.session.commit()
         return {**row, "already": not new}

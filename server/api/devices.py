@@ -11,6 +11,7 @@ from shared.schemas.base import BaseSchema
 
 from ..extensions import db
 from ..services import enrolment, sites
+from ..services.jobs import device_targets
 from ..services.keys import keyring
 from .common import current_device, decode_body, limits, require_device
 
@@ -39,8 +40,6 @@ class SitesSchema(BaseSchema):
 
 def device_settings() -> dict:
     """Rules the server sets for phones, and the response targets (minutes) per site criticality."""
-    from ..services.jobs import device_targets
-
     c = current_app.config
     return {
         "require_fit_for_accept": bool(c["REQUIRE_FIT_FOR_ACCEPT"]),

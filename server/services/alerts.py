@@ -42,7 +42,7 @@ from ..errors import Invalid, NotFound
 from ..extensions import db
 from ..models import Alert, RecordState, Region, Site, Team, User, utcnow
 from ..models.alert import ALERT_KINDS
-from . import audit, coverage, jobs
+from . import audit, coverage, jobs, safety, webhooks
 from .people import Scope
 from .safety import ALARM_STATUSES
 
@@ -186,8 +186,6 @@ def raise_due_alerts(now: datetime | None = None, settings: Settings | None = No
 
     Returns the new alerts (already queued for the webhooks). The caller commits.
     """
-    from . import webhooks
-
     now = now or utcnow()
     s = settings or _default_settings()
     duty = coverage.on_duty(None, now, interval_minutes=s.check_in_interval_minutes, lead_minutes=s.health_check_lead_minutes)
@@ -204,8 +202,6 @@ def run_once(now: datetime | None = None, settings: Settings | None = None) -> d
     Two processes raising at once: the unique (kind, ref) lets one win; the
     other rolls back and tries again, now seeing the first one's alerts.
     """
-    from . import webhooks
-
     new = []
     for attempt in (1, 2):
         try:
@@ -295,8 +291,6 @@ def open_count(scope: Scope) -> int:
 
 def acknowledge(scope: Scope, alert_id: int, now: datetime | None = None) -> tuple[dict, bool]:
     """A person acknowledges an alert (audit-logged). Returns (row, True), or (row, False) if someone already had."""
-    from . import safety
-
     scope.require_role("supervisor", "admin")
     alert = db.session.get(Alert, alert_id)
     if alert is None:

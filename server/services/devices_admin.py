@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from ..errors import Invalid
+from ..errors import Invalid, NotFound
 from ..extensions import db
-from ..models import Device, Team, utcnow
+from ..models import Device, Team, User, utcnow
 from . import enrolment
 from .people import Scope
 
@@ -59,13 +59,9 @@ def device_rows(scope: Scope, now: datetime | None = None, stale_minutes: int = 
 
 def revoke(scope: Scope, device_id: str):
     """Revoke a device of one's regions (audit-logged by enrolment.revoke)."""
-    from ..models import User
-
     scope.require_role("supervisor", "admin")
     device = db.session.get(Device, device_id)
     if device is None:
-        from ..errors import NotFound
-
         raise NotFound(f"there is no device {device_id!r}")
     scope.require_region(device.team.region_id if device.team else None, "this device")
     return enrolment.revoke(device_id, by=db.session.get(User, scope.user_id))
@@ -73,8 +69,6 @@ def revoke(scope: Scope, device_id: str):
 
 def create_code(scope: Scope, team_code: str, ttl_text: str = "24h", worker_code: str | None = None) -> dict:
     """A one-time enrolment code for a team of one's regions: text, expiry and a QR code (SVG)."""
-    from ..models import User
-
     scope.require_role("supervisor", "admin")
     team = db.session.scalar(select(Team).where(Team.code == (team_code or "")))
     if team is None:

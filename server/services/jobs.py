@@ -30,6 +30,7 @@ from ..extensions import db
 from ..models import Device, Organisation, RecordState, ResponseTarget, Revision, Site, Team, User, utcnow
 from . import audit
 from .people import Scope, teams_for
+from .sync import write_by_person
 
 CLOSED = ("restored", "closed", "cancelled")
 OPEN = tuple(s for s in STATE_RANK if s not in CLOSED)
@@ -244,8 +245,6 @@ def job_detail(scope: Scope, record_id: str, now: datetime | None = None) -> dic
 
 def assign(scope: Scope, record_id: str, team_code: str, ring, now: datetime | None = None) -> str:
     """Hand a job to a team (own or a partner's: mutual aid). Returns the new revision; the caller commits."""
-    from .sync import write_by_person
-
     scope.require_role("supervisor", "admin")
     state = _visible_job(scope, record_id)
     if state.status in CLOSED:

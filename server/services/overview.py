@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, case, func, or_, select
 
+from ..errors import NotFound
 from ..extensions import db
 from ..models import Region, Site, utcnow
 from . import coverage, jobs, safety
@@ -36,8 +37,6 @@ def _region_ids(scope: Scope, region_code: str | None) -> tuple[frozenset[int] |
     if region_code:
         region = db.session.scalar(select(Region).where(Region.code == region_code))
         if region is None:
-            from ..errors import NotFound
-
             raise NotFound(f"there is no region {region_code!r}")
         scope.require_region(region.id, f"region {region_code}")
         return frozenset({region.id}), regions

@@ -31,7 +31,7 @@ from shared.errors import ReasonCode
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from ..extensions import db
-from ..models import ROLES, AccessToken, Region, Team, User, utcnow
+from ..models import ROLES, AccessToken, AuditEntry, Region, Team, User, utcnow
 from . import audit
 
 TOKEN_PREFIX = "fwp_"  # person tokens; device tokens start with fwd_
@@ -232,8 +232,6 @@ def teams_for(scope: Scope) -> list[Team]:
 
 def audit_entries(scope: Scope, action: str | None = None, limit: int = 300) -> list[dict]:
     """The latest audit entries with actor names (admins and auditors)."""
-    from ..models import AuditEntry
-
     scope.require_role("admin", "auditor")
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if action:

@@ -38,7 +38,7 @@ from shared import export_verify as fmt
 
 from ..errors import Invalid
 from ..extensions import db
-from ..models import Organisation, RecordState, Region, Site, Team, User, utcnow
+from ..models import Device, Organisation, RecordState, Region, Site, Team, User, utcnow
 from ..models.record import Revision
 from . import audit
 from .exports import BundlePdf, Exporter, _write_small, open_sink, sign_manifest
@@ -163,8 +163,6 @@ def compute(period: Period, region_code: str | None = None, difficulties: str | 
     team_region_by_id = {t.id: t.region_id for t in team_rows}
     partner_orgs = {t[3] for t in team_rows if t[4]} | set(db.session.scalars(select(Organisation.code).where(Organisation.is_partner)))
     worker_team = dict(db.session.execute(select(User.code, User.team_id)).all())
-    from ..models import Device
-
     device_team = dict(db.session.execute(select(Device.id, Device.team_id)).all())
     stats = {r.id: _empty(r) for r in regions}
     for code, region_id in site_region.items():

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import NotFound
+from ..errors import Forbidden, NotFound
 from ..extensions import db
-from ..models import Alert, RecordState, Team, User, utcnow
-from . import audit
+from ..models import Alert, RecordState, Revision, Team, User, utcnow
+from . import audit, records
 from .people import Scope
 
 ALARM_STATUSES = ("sos", "need_help")
@@ -100,10 +100,6 @@ def worker_records(scope: Scope, worker: User, *, with_health: bool, ring=None, 
     supervisor of the worker's region); every such read is audit-logged with
     how many checks were shown, never their values.
     """
-    from ..errors import Forbidden
-    from ..models import Revision
-    from . import records
-
     now = now or utcnow()
     if with_health and not scope.may_see_health_of(worker):
         raise Forbidden("Health details are shown only to an admin or a supervisor of this technician's region.")

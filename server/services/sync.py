@@ -45,6 +45,7 @@ from shared.protocol import ITEM_ACCEPTED, ITEM_DUPLICATE, ITEM_REJECTED
 from shared.schemas import KINDS, describe_errors, record_errors
 
 from .. import json_codec
+from ..errors import Invalid
 from ..extensions import db
 from ..models import Change, Device, QuarantineItem, RecordState, Revision, Site, Team, User, utcnow
 from . import records
@@ -503,8 +504,6 @@ def write_by_person(kind: str, record_id: str, body: dict, user_id: int, ring: K
     """
     errors = record_errors(kind, body)
     if errors:
-        from ..errors import Invalid
-
         raise Invalid(describe_errors(errors), ReasonCode.INVALID_RECORD, {"errors": errors})
     now = utcnow()
     states = _load_states({record_id})

@@ -36,6 +36,7 @@ from ..errors import Invalid, NotFound
 from ..extensions import db
 from ..models import Alert, Region, Webhook, WebhookDelivery, utcnow
 from . import audit
+from .keys import keyring
 from .people import Scope
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,6 @@ def _check_url(url: str) -> str:
 
 def create(scope: Scope, url: str, description: str = "", ring=None) -> tuple[Webhook, str]:
     """Add a webhook. Returns (row, secret); the secret is shown once and kept only encrypted. The caller commits."""
-    from .keys import keyring
-
     scope.require_role("admin")
     url = _check_url(url)
     description = (description or "").strip()
@@ -213,8 +212,6 @@ def _finish(delivery_id: int, attempt: int, webhook_id: int, alert_id: int, even
 
 def deliver_due(now: datetime | None = None, *, ring=None, limit: int = 100) -> dict:
     """Send the deliveries due at ``now`` (commits after each). Returns counts by outcome."""
-    from .keys import keyring
-
     now = now or utcnow()
     max_attempts = int(_config("WEBHOOK_MAX_ATTEMPTS", 6))
     base = float(_config("WEBHOOK_BACKOFF_SECONDS", 30))
