@@ -1113,7 +1113,7 @@ def export_steps(filt: ExportFilter, who: Exporter, fmt_name: str, sink, *, with
     keys_doc = {"devices": {d: {"public_key": crypto.b64e(device_keys.get(d, b"")), "fingerprint": crypto.fingerprint(device_keys.get(d, b""))}
                             for d in sorted(devices)}}
     summary.devices = len(devices)
-    _write_small(sink, fmt.KEYS, json.dumps(keys_doc, indent=1, sort_keys=True).encode(), summary.files, "keys")
+    write_file(sink, fmt.KEYS, json.dumps(keys_doc, indent=1, sort_keys=True).encode(), summary.files, "keys")
 
     manifest = {
         "format": fmt.FORMAT, "format_version": fmt.FORMAT_VERSION, "kind": "safety_export", "export_id": export_id,
@@ -1128,7 +1128,7 @@ def export_steps(filt: ExportFilter, who: Exporter, fmt_name: str, sink, *, with
                   "Records with origin 'person' were made on the dashboard and carry no device signature."),
     }
     summary.manifest = sign_manifest(manifest, ring)
-    _write_small(sink, fmt.MANIFEST, json.dumps(summary.manifest, indent=1, sort_keys=True, ensure_ascii=False).encode(), None, None)
+    write_file(sink, fmt.MANIFEST, json.dumps(summary.manifest, indent=1, sort_keys=True, ensure_ascii=False).encode(), None, None)
     sink.close()
     audit.record("export.safety", user_id=who.user_id, target=export_id, records=n, by_kind=summary.by_kind,
                  devices=len(devices), completed=True, **audit_details)
@@ -1143,7 +1143,8 @@ def sign_manifest(manifest: dict, ring: KeyRing) -> dict:
     return sign_document(ring.export_private, manifest)
 
 
-def _write_small(sink, name: str, data: bytes, files: dict | None, role: str | None) -> None:
+def write_file(sink, name: str, data: bytes, files: dict | None, role: str | None) -> None:
+    """Write a small file of a bundle in one piece; listed with its hash and size in ``files`` when given (not the manifest itself)."""
     with _Hashing(sink.open(name)) as f:
         f.write(data)
     if files is not None:

@@ -41,7 +41,7 @@ from ..extensions import db
 from ..models import Device, Organisation, RecordState, Region, Site, Team, User, utcnow
 from ..models.record import Revision
 from . import audit
-from .exports import BundlePdf, Exporter, _write_small, open_sink, sign_manifest
+from .exports import BundlePdf, Exporter, open_sink, sign_manifest, write_file
 from .keys import KeyRing, keyring
 
 COLUMNS = ["region", "province", "sites_total", "sites_down", "sites_restored", "restore_jobs", "restore_mean_min",
@@ -327,8 +327,8 @@ def write_report(period: Period, who: Exporter, path: str, *, region: str | None
     summary = ReportSummary(export_id, rows)
     sink = open_sink(path)
     try:
-        _write_small(sink, "report.csv", _csv_bytes(rows), summary.files, "report")
-        _write_small(sink, "report.pdf", _pdf_bytes(rows, period, export_id, created, who, rows[-1]["open_difficulties"]),
+        write_file(sink, "report.csv", _csv_bytes(rows), summary.files, "report")
+        write_file(sink, "report.pdf", _pdf_bytes(rows, period, export_id, created, who, rows[-1]["open_difficulties"]),
                      summary.files, "document")
         manifest = {
             "format": fmt.FORMAT, "format_version": fmt.FORMAT_VERSION, "kind": "report", "export_id": export_id,
@@ -339,7 +339,7 @@ def write_report(period: Period, who: Exporter, path: str, *, region: str | None
             "totals": {k: rows[-1][k] for k in COLUMNS[2:-1]},
         }
         summary.manifest = sign_manifest(manifest, ring)
-        _write_small(sink, fmt.MANIFEST, json.dumps(summary.manifest, indent=1, sort_keys=True, ensure_ascii=False).encode(), None, None)
+        write_file(sink, fmt.MANIFEST, json.dumps(summary.manifest, indent=1, sort_keys=True, ensure_ascii=False).encode(), None, None)
         sink.close()
     finally:
         sink.release()
