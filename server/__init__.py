@@ -7,7 +7,7 @@ import os
 from flask import Flask, redirect
 from sqlalchemy.orm import configure_mappers
 
-from . import config, errors, json_codec
+from . import config, errors, json_codec, request_checks
 from .extensions import compress, db, migrate
 
 
@@ -17,6 +17,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json = json_codec.OrjsonProvider(app)
     config.load(app, test_config)
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+    request_checks.register(app)
     db.init_app(app)
     compress.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))

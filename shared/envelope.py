@@ -149,8 +149,8 @@ def check_shape(wire: Any) -> dict:
     if not isinstance(header["v"], int) or isinstance(header["v"], bool):
         raise _fail(ReasonCode.MALFORMED_ENVELOPE, "header field v must be an integer")
     for key in HEADER_KEYS[1:]:
-        if not isinstance(header[key], str) or not 0 < len(header[key]) <= 128:
-            raise _fail(ReasonCode.MALFORMED_ENVELOPE, f"header field {key} must be a short string")
+        if not isinstance(header[key], str) or not 0 < len(header[key]) <= 128 or "\x00" in header[key]:
+            raise _fail(ReasonCode.MALFORMED_ENVELOPE, f"header field {key} must be a short string (no NUL character)")
     for key in ("e", "c", "t"):
         if not isinstance(wire[key], str):
             raise _fail(ReasonCode.MALFORMED_ENVELOPE, f"envelope field {key} must be base64 text")

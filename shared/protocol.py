@@ -29,6 +29,11 @@ KEYS_PATH = API_PREFIX + "/keys"
 LIMITS_PATH = API_PREFIX + "/sync/limits"
 SITES_PATH = API_PREFIX + "/sites"
 
+# Bounds of the integers a device sends: what the server's columns hold (a larger number would fail the
+# database, not the request).
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
 ITEM_ACCEPTED = "accepted"
 ITEM_DUPLICATE = "duplicate"
 ITEM_REJECTED = "rejected"
@@ -58,8 +63,8 @@ class LimitsSchema(BaseSchema):
 class DeviceReportSchema(BaseSchema):
     """What a device tells the server about itself on every sync."""
 
-    outbox_depth = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
-    oldest_unsent_age_s = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    outbox_depth = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=INT32_MAX))
+    oldest_unsent_age_s = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=INT32_MAX))
     app_version = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
     device_time = fields.AwareDateTime(format="iso", load_default=None, allow_none=True)
 
@@ -67,6 +72,7 @@ class DeviceReportSchema(BaseSchema):
 class PushRequestSchema(DeviceReportSchema):
     """A batch of envelopes. Items are checked one by one by the server, not here."""
 
+    NUL_CHECKED_ELSEWHERE = ("items",)
     items = fields.List(fields.Raw(), required=True)
 
 
@@ -101,8 +107,8 @@ class PushResponseSchema(BaseSchema):
 
 
 class PullQuerySchema(DeviceReportSchema):
-    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0))
-    limit = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0, max=INT64_MAX))
+    limit = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=INT32_MAX))
 
 
 class ChangeSchema(BaseSchema):

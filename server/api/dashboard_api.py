@@ -11,6 +11,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from shared.schemas.base import BaseSchema
+
 from ..auth import acting_user, api_roles, scope
 from ..errors import Invalid
 from ..extensions import db
@@ -140,7 +142,7 @@ class OverviewSchema(Schema):
     totals = fields.Dict(keys=fields.String(), values=fields.Integer())
 
 
-class RegionQuerySchema(Schema):
+class RegionQuerySchema(BaseSchema):
     region = fields.String(load_default=None, metadata={"description": "a region code; default: all of yours"})
 
 
@@ -182,7 +184,7 @@ class RevokedSchema(Schema):
     revoked_at = fields.DateTime(allow_none=True)
 
 
-class EnrolCodeRequestSchema(Schema):
+class EnrolCodeRequestSchema(BaseSchema):
     team = fields.String(required=True, validate=validate.Length(min=1, max=32))
     ttl = fields.String(load_default="24h", metadata={"description": "30m, 24h, 7d (at most 30d)"})
     worker = fields.String(load_default=None, allow_none=True)
@@ -196,7 +198,7 @@ class EnrolCodeSchema(Schema):
     qr_svg = fields.String(metadata={"description": "the code as a QR code, an SVG document"})
 
 
-class QuarantineQuerySchema(Schema):
+class QuarantineQuerySchema(BaseSchema):
     show = fields.String(load_default="open", validate=validate.OneOf(("open", "reviewed", "all")))
 
 
@@ -217,11 +219,11 @@ class QuarantineListSchema(Schema):
     items = fields.List(fields.Nested(QuarantineRowSchema))
 
 
-class ReviewRequestSchema(Schema):
+class ReviewRequestSchema(BaseSchema):
     comment = fields.String(required=True, validate=validate.Length(min=1, max=2000))
 
 
-class JobQuerySchema(Schema):
+class JobQuerySchema(BaseSchema):
     status = fields.String(load_default="open")
     region = fields.String(load_default=None)
     team = fields.String(load_default=None)
@@ -254,7 +256,7 @@ class JobDetailSchema(Schema):
     timeline = fields.List(fields.Nested(TimelineSchema))
 
 
-class AssignRequestSchema(Schema):
+class AssignRequestSchema(BaseSchema):
     team = fields.String(required=True, validate=validate.Length(min=1, max=32))
 
 
@@ -264,7 +266,7 @@ class AssignedSchema(Schema):
     team = fields.String()
 
 
-class WorkerQuerySchema(Schema):
+class WorkerQuerySchema(BaseSchema):
     health = fields.Boolean(load_default=False, metadata={"description": "include health fields (admin, supervisor of the region; audit-logged)"})
 
 
@@ -476,7 +478,7 @@ class Charts(MethodView):
         return charts.series(scope())
 
 
-class AlertQuerySchema(Schema):
+class AlertQuerySchema(BaseSchema):
     state = fields.String(load_default="open", validate=validate.OneOf(("open", "all")),
                           metadata={"description": "open (not acknowledged) or all"})
     region = fields.String(load_default=None, metadata={"description": "a region code; default: all of yours"})

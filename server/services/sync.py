@@ -464,7 +464,9 @@ def _raw(wire) -> str:
 
 
 def _short(value, limit: int = 64) -> str | None:
-    return value[:limit] if isinstance(value, str) else None
+    # What a malformed header said, for people reviewing the quarantine; the raw envelope is kept whole
+    # beside it. A NUL is shown as U+FFFD: PostgreSQL text cannot hold one.
+    return value.replace("\x00", "\ufffd")[:limit] if isinstance(value, str) else None
 
 
 def quarantine_revoked(device: Device, items: list, reason: ReasonCode = ReasonCode.DEVICE_REVOKED) -> int:

@@ -1,16 +1,49 @@
 """Base schema and common fields for records: unknown fields are refused, times carry a zone."""
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 ID = validate.Length(min=1, max=64, error="must be 1 to 64 characters")
+NUL = "\x00"
+NUL_MESSAGE = "must not contain the NUL character (\\u0000)"
 
 
 class BaseSchema(Schema):
-    """Every wire schema refuses unknown fields, so a typo is an error, not lost data."""
+    """Every wire schema refuses unknown fields, so a typo is an error, not lost data.
+
+    It also refuses text holding the NUL character, in any field however deep: no field has a use for
+    it, and PostgreSQL cannot store it (the database would fail the whole request).
+    """
+
+    # Fields whose contents are judged elsewhere, one item at a time (a push's envelopes: one bad
+    # item must not stop the others).
+    NUL_CHECKED_ELSEWHERE: tuple[str, ...] = ()
 
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def _refuse_nul(self, data, **kwargs):
+        if isinstance(data, Mapping):
+            bad = [name for name, value in data.items()
+                   if has_nul(name) or (name not in self.NUL_CHECKED_ELSEWHERE and has_nul(value))]
+            if bad:
+                raise ValidationError({str(name).replace(NUL, "\\u0000"): [NUL_MESSAGE] for name in bad})
+        return data
+
+
+def has_nul(value: Any) -> bool:
+    """True when ``value`` is, or holds at any depth, text with the NUL character."""
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, Mapping):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(has_nul(v) for v in value)
+    return False
 
 
 class RecordSchema(BaseSchema):

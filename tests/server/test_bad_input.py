@@ -1,6 +1,8 @@
 """Bad input never causes a 500: each gets a 4xx with {code, status, message, reason}."""
 import pytest
 
+from server.extensions import db
+from server.models import QuarantineItem
 from tests.server.conftest import check_in
 
 
@@ -77,3 +79,45 @@ def test_limits_and_openapi_published(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     assert "/api/v1/sync/push" in spec["paths"] and "/api/v1/devices/enrol" in spec["paths"]
     assert client.get("/api/docs").status_code == 200
+
+
+def test_numbers_beyond_what_the_columns_hold(phone):
+    # A number the database would refuse (SQLite: over 64 bits; PostgreSQL: over the column's type)
+    # is the client's mistake: 422 naming the field, never a 500 from the database.
+    r = phone.pull(cursor=2**63)
+    _shape(r, 422, "invalid_request")
+    assert "cursor" in r.get_json()["errors"]
+    r = phone.push([], outbox_depth=2**31)
+    _shape(r, 422, "invalid_request")
+    assert "outbox_depth" in r.get_json()["errors"]
+    assert phone.push([], outbox_depth=2**31 - 1).status_code == 200
+
+
+@pytest.mark.parametrize("path, query", [
+    ("/api/v1/sync/pull", {"app_version": "1.0\x00"}),
+    ("/api/v1/sync/pull", {"cursor\x00": "1"}),
+    ("/api/v1/sync/status\x00", {}),
+])
+def test_nul_characters_in_the_address_are_refused(phone, path, query):
+    r = phone.client.get(path, query_string=query, headers=phone.auth)
+    _shape(r, 400, "invalid_request")
+    assert "NUL" in r.get_json()["message"]
+
+
+def test_nul_characters_in_a_push_reject_only_their_items(phone):
+    # PostgreSQL text cannot hold NUL: such an item is rejected and quarantined like any bad item, and the
+    # batch's other items are stored (before, the whole batch failed with a 500 on PostgreSQL).
+    good = phone.seal("check_in", check_in())
+    in_record = phone.seal("check_in", check_in(notes="gate code 12\x0034"))
+    in_header = phone.seal("check_in", check_in())
+    in_header["h"]["rid"] = "rid-\x00"
+    r = phone.push([good, in_record, in_header])
+    assert r.status_code == 200, r.get_json()
+    results = r.get_json()["results"]
+    assert [x["status"] for x in results] == ["accepted", "rejected", "rejected"]
+    assert results[1]["reason"] == "invalid_record" and "notes" in results[1]["message"] and "NUL" in results[1]["message"]
+    assert results[2]["reason"] == "malformed_envelope"
+    kept = {q.reason: q for q in db.session.query(QuarantineItem)}
+    assert set(kept) == {"invalid_record", "malformed_envelope"}
+    assert kept["malformed_envelope"].record_id == "rid-\ufffd"  # what it said, NUL shown as U+FFFD
+    assert "\\u0000" in kept["malformed_envelope"].raw  # the envelope itself kept whole (JSON-escaped)

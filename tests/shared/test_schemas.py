@@ -55,6 +55,24 @@ def test_unknown_fields_rejected(kind_and_body):
     assert errors == {"temprature_c": ["Unknown field."]}
 
 
+def test_text_with_a_nul_character_is_refused_in_every_kind(kind_and_body):
+    # PostgreSQL text cannot hold NUL: refused by the schema, the phone says so before saving, and a
+    # record that carries one anyway is rejected alone on push.
+    kind, body = kind_and_body
+    text_fields = [name for name, value in body.items() if isinstance(value, str) and name != "schema_version"]
+    assert text_fields
+    for name in text_fields:
+        bad = {**body, name: body[name] + "\x00"}
+        assert errors_of(kind, bad) == {name: ["must not contain the NUL character (\\u0000)"]}
+
+
+def test_a_nul_character_deep_inside_or_in_a_field_name_is_named(sample_bodies):
+    job = {**sample_bodies["repair_job"], "parts": ["fuse", "relay\x00"]}
+    assert list(errors_of("repair_job", job)) == ["parts"]
+    errors = errors_of("check_in", {**sample_bodies["check_in"], "no\x00te": ""})
+    assert errors == {"no\\u0000te": ["must not contain the NUL character (\\u0000)"]}  # the name shown escaped
+
+
 def test_unknown_nested_field_rejected(sample_bodies):
     body = sample_bodies["check_in"]
     body["position"]["altitude"] = 12
