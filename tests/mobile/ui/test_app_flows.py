@@ -20,14 +20,15 @@ def test_enrol_through_the_screen_then_sync_reaches_zero(make_app, server):
     tap(enrol.ids.submit)
     wait_until(lambda: app.sm.current == "home", 15, "home after enrolment")
     assert app.device.is_enrolled and app.device.enrolment()["worker_id"] == "W002"
+    # Entering the app starts a sync: let it end first, or it may send the records saved next.
+    wait_until(lambda: not app.sync.syncing, 15, "the first sync")
 
     app.device.record_check_in("ok")
     app.device.record_site_status("HN003", "up")
     app.sync.refresh()
     app.go("sync")
     sync = screen_of(app, "sync")
-    wait_until(lambda: not app.sync.syncing, 15, "the first sync")
-    assert "2 waiting to send" in sync.ids.pending.text
+    wait_until(lambda: "2 waiting to send" in sync.ids.pending.text, 5, "the two records shown as waiting")
     tap(sync.ids.sync_now)
     wait_until(lambda: app.sync.pending == 0 and not app.sync.syncing, 15, "pending to reach 0")
     wait_until(lambda: "Nothing waiting" in sync.ids.pending.text, 5, "the sync screen to redraw")
