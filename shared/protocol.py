@@ -73,7 +73,7 @@ class PushRequestSchema(DeviceReportSchema):
     """A batch of envelopes. Items are checked one by one by the server, not here."""
 
     NUL_CHECKED_ELSEWHERE = ("items",)
-    items = fields.List(fields.Raw(), required=True)
+    items = fields.List(fields.Raw(allow_none=True), required=True)  # a null item is judged (and quarantined) like any bad one
 
 
 class ItemResultSchema(BaseSchema):

@@ -121,3 +121,31 @@ def test_nul_characters_in_a_push_reject_only_their_items(phone):
     assert set(kept) == {"invalid_record", "malformed_envelope"}
     assert kept["malformed_envelope"].record_id == "rid-\ufffd"  # what it said, NUL shown as U+FFFD
     assert "\\u0000" in kept["malformed_envelope"].raw  # the envelope itself kept whole (JSON-escaped)
+
+
+def _malformed_items(good: dict) -> list:
+    """Every kind of broken item a push may carry: not an object, fields missing or of the wrong type, junk values."""
+    deep: list = []
+    for _ in range(900):
+        deep = [deep]
+    items = [None, 5, "x", [], {}, {"h": None}, {"h": 5, "e": 1, "c": 2, "t": 3}, deep, {"h": deep, "e": "", "c": "", "t": ""},
+             {**good, "zz": 1}]
+    for key in ("v", "kid", "dev", "rid", "kind", "rev"):
+        for value in (None, 10**30, -1, "", "x" * 10_000, [], {}, "\x00", True, 1.5):
+            items.append({**good, "h": {**good["h"], key: value}})
+    for key in ("e", "c", "t"):
+        for value in (None, "", "!!!", "AAAA", 5, [], "\x00"):
+            items.append({**good, key: value})
+    return items
+
+
+def test_every_malformed_item_is_rejected_alone(phone):
+    bad = _malformed_items(phone.seal("check_in", check_in()))
+    for start in range(0, len(bad), 25):
+        batch = bad[start:start + 25]
+        r = phone.push(batch + [phone.seal("check_in", check_in())])
+        assert r.status_code == 200, r.get_json()
+        results = r.get_json()["results"]
+        assert [x["status"] for x in results] == ["rejected"] * len(batch) + ["accepted"], results
+        assert all(x["reason"] and x["message"] for x in results[:-1])
+    assert db.session.query(QuarantineItem).count() == len(bad)
