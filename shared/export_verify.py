@@ -57,6 +57,7 @@ import os
 import re
 import sys
 import zipfile
+import zlib
 from collections import Counter, deque
 from operator import itemgetter
 from concurrent.futures import ProcessPoolExecutor
@@ -515,7 +516,7 @@ def _verify_records_sequential(bundle: Bundle, name: str, entry: dict, result: R
             hashing = _HashingReader(raw)
             f = io.BufferedReader(hashing, 1 << 16)
             if csv_mode:
-                text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+                text = io.TextIOWrapper(f, encoding="utf-8", errors="replace", newline="")
                 taken: list[str] = []  # the lines of the row csv.reader is reading (a quoted cell may hold line ends)
 
                 def lines() -> Iterator[str]:
@@ -845,7 +846,7 @@ def _check_chunk(chunk: bytes, csv_mode: int, first: bool, counted: Any, with_it
     """
     header_ok = None
     if csv_mode:
-        text = chunk.decode("utf-8")
+        text = chunk.decode("utf-8", "replace")  # a damaged byte: its record fails its signature, named
         quick = _csv_rows(text, first)
         if quick is not None:
             rows, lines, header_ok = quick
@@ -1078,6 +1079,43 @@ def verify_bundle(path: str, export_key: bytes | None = None, *, workers: int | 
     return result
 
 
+# A file that cannot be read to its end: a damaged zip (CRC, deflate stream, truncation) or disk.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
+
+
+def _damaged(exc: BaseException) -> str:
+    return f"cannot be read to the end ({exc}): the file, or the zip holding it, is damaged"
+
+
+def _manifest_shape(manifest: dict) -> str | None:
+    """What makes ``manifest`` unusable (a field of the wrong type), or None. Checked before any field is used."""
+    def kind_of(value, *types) -> bool:
+        return isinstance(value, types) and not isinstance(value, bool)
+
+    for field in ("export_key", "counts", "withheld", "exported_by"):
+        if manifest.get(field) is not None and not isinstance(manifest[field], dict):
+            return f"{field} must be an object"
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        return "files must be an object"
+    for name, entry in files.items():
+        if not isinstance(entry, dict):
+            return f"files.{name} must be an object"
+        if not kind_of(entry.get("sha256"), str) or not kind_of(entry.get("bytes"), int):
+            return f"files.{name} needs sha256 (text) and bytes (a number)"
+        if entry.get("role") == "records":
+            if entry.get("records") is not None and not kind_of(entry["records"], int):
+                return f"files.{name}.records must be a number"
+            if not kind_of(entry.get("chain_seed"), str) or not kind_of(entry.get("chain_head"), str, type(None)):
+                return f"files.{name} needs chain_seed and chain_head (text)"
+    by_kind = (manifest.get("withheld") or {}).get("by_kind") or {}
+    if not isinstance(by_kind, dict) or not all(isinstance(v, list) for v in by_kind.values()):
+        return "withheld.by_kind must map each kind to a list of fields"
+    if not isinstance((manifest.get("withheld") or {}).get("fields") or [], list):
+        return "withheld.fields must be a list"
+    return None
+
+
 def _verify(bundle: Bundle, export_key: bytes | None, result: Result, workers: int | None, progress) -> None:
     names = bundle.names()
     if MANIFEST not in names:
@@ -1090,11 +1128,18 @@ def _verify(bundle: Bundle, export_key: bytes | None, result: Result, workers: i
     except ValueError as exc:
         result.fail(MANIFEST, f"not valid JSON ({exc})")
         return
-    result.manifest = manifest
+    except _DAMAGED as exc:
+        result.fail(MANIFEST, _damaged(exc))
+        return
     version = manifest.get("format_version")
     if manifest.get("format") != FORMAT or version not in READABLE_VERSIONS:
         result.fail(MANIFEST, f"not a {FORMAT} manifest of a version this verifier reads ({', '.join(f'v{v}' for v in READABLE_VERSIONS)})")
         return
+    shape = _manifest_shape(manifest)
+    if shape is not None:
+        result.fail(MANIFEST, f"not a well-formed manifest: {shape}")
+        return
+    result.manifest = manifest
 
     # 1. the manifest's signature
     claimed = (manifest.get("export_key") or {}).get("public")
@@ -1115,10 +1160,7 @@ def _verify(bundle: Bundle, export_key: bytes | None, result: Result, workers: i
                 f"the export key was not given: the manifest is checked against the key it names ({crypto.fingerprint(key)}); "
                 "compare that fingerprint with the operator's published key (/api/v1/keys) or pass --export-key")
 
-    files = manifest.get("files") or {}
-    if not isinstance(files, dict):
-        result.fail(MANIFEST, "files must be an object")
-        return
+    files = manifest["files"]
 
     # 2. every file's hash and size; nothing unlisted
     for name in sorted(set(names) - set(files) - {MANIFEST}):
@@ -1131,11 +1173,15 @@ def _verify(bundle: Bundle, export_key: bytes | None, result: Result, workers: i
         if name not in names:
             result.fail(name, "listed in the manifest but missing")
             continue
-        if isinstance(entry, dict) and entry.get("role") == "records":
+        if entry.get("role") == "records":
             continue  # hashed in the pass that checks its records (4. below)
-        with bundle.open(name) as f:
-            digest, size = file_digest(f)
-        check_hash(name, entry if isinstance(entry, dict) else {}, digest, size)
+        try:
+            with bundle.open(name) as f:
+                digest, size = file_digest(f)
+        except _DAMAGED as exc:
+            result.fail(name, _damaged(exc))
+            continue
+        check_hash(name, entry, digest, size)
 
     # 3. device keys
     keys: dict[str, bytes] = {}
@@ -1149,6 +1195,8 @@ def _verify(bundle: Bundle, export_key: bytes | None, result: Result, workers: i
                 keys[device] = public
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             result.fail(KEYS, f"not a key list ({exc})")
+        except _DAMAGED as exc:
+            result.fail(KEYS, _damaged(exc))
         expected_devices = (manifest.get("counts") or {}).get("devices")
         if expected_devices is not None and expected_devices != len(keys):
             result.fail(KEYS, f"holds {len(keys)} device keys, the manifest says {expected_devices}")
@@ -1162,7 +1210,12 @@ def _verify(bundle: Bundle, export_key: bytes | None, result: Result, workers: i
         if entry.get("role") != "records" or name not in names:
             continue
         before = result.records
-        check_hash(name, entry, *_verify_records(bundle, name, entry, result, keys, withheld, workers, progress, version))
+        try:
+            digest, size = _verify_records(bundle, name, entry, result, keys, withheld, workers, progress, version)
+        except _DAMAGED as exc:
+            result.fail(name, _damaged(exc))
+            continue
+        check_hash(name, entry, digest, size)
         found = result.records - before
         if entry.get("records") is not None and entry["records"] != found:
             result.fail(name, f"holds {found} records, the manifest says {entry['records']}")

@@ -405,3 +405,67 @@ def test_a_chain_value_that_is_not_ascii_is_named_not_raised(tmp_path):
         path.write_bytes(b"".join(lines))
         text = "\n".join(map(str, ev.verify_bundle(str(out), key, workers=1).problems))
         assert "record #3" in text and "chain value does not follow" in text, text
+
+
+@pytest.mark.parametrize("change", [
+    {"files": []}, {"counts": "x"}, {"export_key": "x"}, {"withheld": 5}, {"withheld": {"by_kind": {"safety_check": 5}}},
+    {"exported_by": "x"}, "records: 'x'", "chain_seed: 5", "sha256: None", "bytes: 'x'",
+])
+def test_a_manifest_with_fields_of_the_wrong_type_is_named_not_raised(tmp_path, change):
+    out, key = _bundle(tmp_path)
+    doc = json.loads((out / ev.MANIFEST).read_text())
+    if isinstance(change, dict):
+        doc.update(change)
+    else:
+        field, value = change.split(": ")
+        doc["files"][ev.RECORDS_JSONL][field] = eval(value)  # noqa: S307 - a literal from the list above
+    (out / ev.MANIFEST).write_text(json.dumps(doc))
+    result = ev.verify_bundle(str(out), key, workers=1)
+    assert not result.ok
+    assert any(p.where == ev.MANIFEST and "not a well-formed manifest" in p.message for p in result.problems), result.problems
+    assert "FAILED" in ev.render(result, str(out))
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_damaged_bytes_are_named_not_raised(tmp_path, fmt):
+    # A byte flipped or a file cut short, in a folder or inside a zip (a bad CRC, a broken deflate
+    # stream, a truncated archive): verify-export names what it could not read or what failed; it never
+    # stops with a traceback.
+    import random
+    import zipfile
+
+    out, key = _bundle(tmp_path / "clean", fmt=fmt, n=30)
+    rng = random.Random(11)
+    for name in sorted(p.name for p in out.iterdir()):
+        data = (out / name).read_bytes()
+        for i in range(12):
+            damaged = bytearray(data)
+            if i % 3 == 0:
+                del damaged[rng.randrange(len(damaged)):]
+            else:
+                damaged[rng.randrange(len(damaged))] = 0xFF  # never valid UTF-8
+            folder = tmp_path / f"{name}-{i}"
+            folder.mkdir()
+            for other in out.iterdir():
+                (folder / other.name).write_bytes(bytes(damaged) if other.name == name else other.read_bytes())
+            result = ev.verify_bundle(str(folder), key, workers=1)
+            assert not result.ok and result.problems, (name, i)
+            ev.render(result, str(folder))
+    archive = tmp_path / "clean.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in out.iterdir():
+            z.write(p, p.name)
+    data = archive.read_bytes()
+    named = 0
+    for i in range(40):
+        damaged = bytearray(data)
+        if i % 4 == 0:
+            del damaged[rng.randrange(len(damaged)):]
+        else:
+            damaged[rng.randrange(len(damaged))] ^= 0xFF
+        path = tmp_path / f"damaged-{i}.zip"
+        path.write_bytes(bytes(damaged))
+        result = ev.verify_bundle(str(path), key, workers=1)  # a flip in a zip's dates or padding changes nothing checked
+        named += any("damaged" in p.message or "not a bundle" in p.message for p in result.problems)
+        ev.render(result, str(path))
+    assert named >= 10  # most flips land in compressed data: the damage is named as such
