@@ -73,8 +73,11 @@ def report(period, region, difficulties, utc_offset, out):
 
     text = None
     if difficulties:
-        with open(difficulties, encoding="utf-8") as f:
-            text = f.read()
+        try:
+            with open(difficulties, encoding="utf-8") as f:
+                text = f.read()
+        except UnicodeDecodeError:
+            _fail(f"{difficulties} is not UTF-8 text; save it as UTF-8 and run again")
     try:
         period_obj = reports.Period.parse(period, utc_offset)
         summary = reports.write_report(period_obj, exports.Exporter.command_line(), out, region=region, difficulties=text)

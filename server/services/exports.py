@@ -1166,12 +1166,17 @@ def _run(steps: Iterator[int], progress: Callable[[int], None] | None) -> Export
 
 
 def open_sink(path: str):
-    """A zip when ``path`` ends with .zip, else a new folder."""
-    if path.lower().endswith(".zip"):
-        if os.path.exists(path):
-            raise Invalid(f"{path} exists already")
-        return _ZipSink(open(path, "xb"), owned=True)
-    return _DirSink(path)
+    """A zip when ``path`` ends with .zip, else a new folder; Invalid, saying why, when it cannot be written."""
+    try:
+        if path.lower().endswith(".zip"):
+            if os.path.exists(path):
+                raise Invalid(f"{path} exists already")
+            return _ZipSink(open(path, "xb"), owned=True)
+        return _DirSink(path)
+    except FileNotFoundError:
+        raise Invalid(f"cannot write {path}: the folder {os.path.dirname(path) or '.'} does not exist") from None
+    except OSError as exc:  # no permission, a read-only disk, a file where a folder should be...
+        raise Invalid(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def write_bundle(filt: ExportFilter, who: Exporter, fmt_name: str, path: str, *, with_health: bool = False,

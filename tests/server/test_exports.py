@@ -500,6 +500,21 @@ def test_tampering_inside_a_zip_is_named(app, seeded, tmp_path):
 
 # --- the command line -------------------------------------------------------------------------
 
+@pytest.mark.parametrize("where, says", [
+    ("missing/out.zip", "does not exist"),
+    ("a-file/out", "Not a directory"),
+    ("exists.zip", "exists already"),
+])
+def test_cli_export_to_a_place_it_cannot_write_says_why(app, seeded, tmp_path, where, says):
+    from server.export_cli import export
+
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "exists.zip").write_bytes(b"kept")
+    r = app.test_cli_runner().invoke(export, ["safety", "--from", "2026-11-01", "--to", "2026-11-30", "--out", str(tmp_path / where), "--quiet"])
+    assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, r.output
+    assert (tmp_path / "exists.zip").read_bytes() == b"kept"
+
+
 def test_cli_export_and_verify(app, seeded, tmp_path):
     from server.export_cli import export, verify_export
 

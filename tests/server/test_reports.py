@@ -136,3 +136,16 @@ def test_report_cli_writes_a_zip_and_audits(app, month, tmp_path):
     assert r.exit_code == 0, r.output
     entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "report.create")).one()
     assert entry.details["period"]["label"] == "2026-11" and entry.details["via"] == "cli"
+
+
+def test_report_cli_refusals_say_why(app, month, tmp_path):
+    from server.export_cli import report
+
+    runner = app.test_cli_runner()
+    notes = tmp_path / "difficulties.txt"
+    notes.write_bytes("HN: đường ngập".encode("cp1258", errors="replace") + b"\xff\xfe")  # not UTF-8
+    r = runner.invoke(report, ["--period", "2026-11", "--out", str(tmp_path / "r.zip"), "--difficulties", str(notes)])
+    assert r.exit_code == 2 and "is not UTF-8 text" in r.output, r.output
+    r = runner.invoke(report, ["--period", "2026-11", "--out", str(tmp_path / "missing" / "r.zip")])
+    assert r.exit_code == 2 and "does not exist" in r.output, r.output
+    assert not (tmp_path / "r.zip").exists()
