@@ -362,7 +362,11 @@ def main(argv: list[str] | None = None, session: requests.Session | None = None,
     args = build_parser().parse_args(argv)
     if args.command == "fleet":
         return cmd_fleet(args, session, settings)
-    device = Device.open(args.data_dir, session=session, **(settings or {}))
+    try:
+        device = Device.open(args.data_dir, session=session, **(settings or {}))
+    except OSError as exc:  # a folder that cannot be made or written: say so, not a traceback
+        emit_error(args, CliError(f"cannot use the data folder {args.data_dir}: {exc.strerror or exc}", EXIT_INVALID, "data_dir_unusable"))
+        return EXIT_INVALID
     try:
         handler, needs_pin = COMMANDS[args.command]
         if needs_pin or (args.command == "outbox" and (args.pin or os.environ.get(PIN_ENV))):

@@ -102,6 +102,14 @@ def test_not_enrolled_exits_4(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["error"]["reason"] in ("locked", "not_enrolled")
 
 
+def test_a_data_folder_that_cannot_be_made_is_refused_with_a_sentence(tmp_path, capsys):
+    (tmp_path / "a-file").write_text("not a folder")
+    code = device_cli.main(["--data-dir", str(tmp_path / "a-file" / "phone"), "--json", "--pin", PIN, "status"])
+    assert code == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["reason"] == "data_dir_unusable" and "cannot use the data folder" in error["message"]
+
+
 def test_plain_output_is_readable(cli):
     code, text = cli("check-in", json_out=False)
     assert code == 0 and text.startswith("saved check in")
