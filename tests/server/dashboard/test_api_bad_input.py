@@ -12,12 +12,12 @@ from server.extensions import db
 from tests.server.conftest import enrol_phone
 
 NUL = "\x00"
-BAD_QUERY = {"integer": ["abc", "", "1e400", str(10**30), "-1"], "number": ["abc", "nan", "inf", "1e400"],
+BAD_QUERY = {"integer": ["abc", "", "1e400", str(2**31), str(10**30), "-1"], "number": ["abc", "nan", "inf", "1e400"],
              "string": ["", "x" * 3000, NUL, "2026-13-45T99:99"], "boolean": ["maybe"]}
-BAD_FIELD = {"integer": ["x", 10**30, -10**30, 1.5, None, [], {}], "number": ["x", None, 1e308, [], {}],
+BAD_FIELD = {"integer": ["x", 2**31, 10**30, -10**30, 1.5, None, [], {}], "number": ["x", None, 1e308, [], {}],
              "string": [5, None, "", "x" * 100_000, [], {}, NUL, f"a{NUL}b"], "boolean": ["x", 2, None],
              "array": ["x", {}, None, [None], [{}], [10**30], [NUL]], "object": ["x", [], None, {"zz": 1}]}
-BAD_PATH = {"integer": ["0", str(2**63 - 1), str(10**30)], "string": ["nope", "x" * 300, "%00"]}
+BAD_PATH = {"integer": ["0", str(2**31), str(2**63 - 1), str(10**30)], "string": ["nope", "x" * 300, "%00"]}
 
 
 def _resolve(spec: dict, schema: dict) -> dict:
