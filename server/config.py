@@ -57,7 +57,9 @@ def load(app, overrides: dict | None) -> None:
         app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "fieldwatch.db")
     app.config["DATABASE_URL"] = _driver_url(app.config["DATABASE_URL"])
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", json_codec.engine_options())
+    # hide_parameters: a database error's message (logged when unhandled) never carries the statement's
+    # values, which may be health data.
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {**json_codec.engine_options(), "hide_parameters": True})
     if not app.config["KEYS_DIR"]:
         app.config["KEYS_DIR"] = os.path.join(app.instance_path, "keys")
     if not app.config["SECRET_KEY"]:
