@@ -22,6 +22,7 @@ server's work; on PostgreSQL the database's share is in the wall time only).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -281,6 +282,8 @@ def main(argv=None) -> None:
                     conn.execute(sa.text("ANALYZE"))
             print(f"(VACUUM) ANALYZE: {time.perf_counter() - t:.1f} s")
             made = _accounts()
+            gc.collect()
+            gc.freeze()  # what gunicorn.conf.py's workers do once the app is loaded: the start-up objects stay out of full collections
             backend = db.engine.dialect.name
             client = app.test_client()
             pages = {}

@@ -30,6 +30,9 @@ class Settings:
     alarm_window_hours: int = 24
     response_days: int = 7
     site_list_limit: int = 200
+    # The on-duty and overdue lists show the worst this many (totals count everyone): an admin's view of
+    # every region listed ~5,000 people, most of the overview's time and more than a person reads.
+    person_list_limit: int = 200
 
 
 def _region_ids(scope: Scope, region_code: str | None) -> tuple[frozenset[int] | None, list[Region]]:
@@ -103,10 +106,11 @@ def overview(scope: Scope, region_code: str | None = None, now: datetime | None 
         "regions": [{"code": r.code, "name": r.name} for r in regions],
         "region_codes": names,
         "alarms": alarms,
-        "on_duty": duty,
+        "on_duty": duty[:settings.person_list_limit],  # worst first (coverage.on_duty)
         "coverage": covered,
         "below_minimum": [c for c in covered if c.below_minimum],
-        "overdue": [o for o in duty if o.checkin != "ok"],
+        "overdue": [o for o in duty if o.checkin != "ok"][:settings.person_list_limit],
+        "list_limit": settings.person_list_limit,
         "sites": sites["sites"],
         "faults": {
             "open": faults,
@@ -128,4 +132,5 @@ def overview(scope: Scope, region_code: str | None = None, now: datetime | None 
 def settings_from(config) -> Settings:
     """Settings from a Flask config mapping."""
     return Settings(int(config.get("CHECK_IN_INTERVAL_MINUTES", 60)), int(config.get("HEALTH_CHECK_LEAD_MINUTES", 120)),
-                    int(config.get("ALARM_WINDOW_HOURS", 24)), int(config.get("RESPONSE_WINDOW_DAYS", 7)))
+                    int(config.get("ALARM_WINDOW_HOURS", 24)), int(config.get("RESPONSE_WINDOW_DAYS", 7)),
+                    person_list_limit=int(config.get("OVERVIEW_PERSON_LIST_LIMIT", Settings.person_list_limit)))

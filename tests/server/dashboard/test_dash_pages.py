@@ -42,6 +42,27 @@ def test_overview_page_and_json_agree(client, people_org, tokens):
     assert client.get("/dashboard/?region=HP").status_code == 403
 
 
+def test_overview_lists_the_worst_people_first_up_to_the_limit_and_says_so(app, client, people_org, tokens):
+    # An admin's view of every region lists thousands on duty: the lists stop at the limit (worst first),
+    # the totals count everyone, and the page says how many it shows.
+    org = people_org
+    now = now_utc()
+    on_duty(org.teams["HN-T1"], now - hours(3), now + hours(5))
+    phone = enrol_phone(client)  # W001's phone: W002 has none, so W002's check-in state is unknown (the worst)
+    phone.push([phone.seal("check_in", check_in(at=now.isoformat()))])
+    app.config["OVERVIEW_PERSON_LIST_LIMIT"] = 1
+    data = client.get("/api/v1/overview", headers=tokens["supervisor"]).get_json()
+    assert data["totals"]["on_duty"] == 2 and data["list_limit"] == 1
+    assert [p["worker_id"] for p in data["on_duty"]] == ["W002"] and [p["worker_id"] for p in data["overdue"]] == ["W002"]
+    login(client, "super")
+    page = client.get("/dashboard/").data.decode()
+    assert "The 1 needing attention first, of 2 on duty" in page
+    app.config["OVERVIEW_PERSON_LIST_LIMIT"] = 200
+    data = client.get("/api/v1/overview", headers=tokens["supervisor"]).get_json()
+    assert [p["worker_id"] for p in data["on_duty"]] == ["W002", "W001"]
+    assert "needing attention first" not in client.get("/dashboard/").data.decode()
+
+
 def test_devices_page_revoke_and_enrol_code_qr(client, people_org, tokens):
     phone = enrol_phone(client, label="Tower phone")
     phone.push([phone.seal("check_in", check_in())], outbox_depth=3, app_version="1.4.0")
