@@ -64,7 +64,12 @@ def acknowledge_alert(alert_id):
 
 def _users_page(new_password=None, status: int = 200):
     scope = auth.scope()
-    return render_template("dashboard/admin_users.html", users=admin.list_users(scope), teams=admin.list_teams(scope),
+    search = request.args.get("q", "")
+    page = request.args.get("page", "1")
+    page = int(page) if page.isdigit() and len(page) < 7 else 1
+    users, total = admin.list_users(scope, search, page)
+    return render_template("dashboard/admin_users.html", users=users, total=total, search=search, page=page,
+                           pages=max(1, -(-total // admin.USERS_PER_PAGE)), teams=admin.list_teams(scope),
                            regions=admin.list_regions(scope), roles=ROLES, new_password=new_password), status
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from shared.errors import ReasonCode
 
@@ -61,9 +61,24 @@ def _by_code(model, code: str, what: str):
 # --- people ---------------------------------------------------------------------------------------------------------
 
 
-def list_users(scope: Scope) -> list[User]:
+USERS_PER_PAGE = 100
+
+
+def list_users(scope: Scope, search: str = "", page: int = 1, per_page: int = USERS_PER_PAGE) -> tuple[list[User], int]:
+    """One page of accounts (by role, then username) whose username, name or worker code holds ``search``; and how many match.
+
+    An operator has thousands of technicians: the page lists a hundred at a time, and a search finds anyone.
+    """
     _admin(scope)
-    return list(db.session.scalars(select(User).order_by(User.role, User.username)))
+    query = select(User)
+    text = (search or "").strip()
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(*(column.ilike(pattern, escape="\\") for column in (User.username, User.display_name, User.code))))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    page = max(1, page)
+    users = db.session.scalars(query.order_by(User.role, User.username).offset((page - 1) * per_page).limit(per_page))
+    return list(users), total
 
 
 def create_user(scope: Scope, username: str, role: str, *, display_name: str = "", code: str = "", team_code: str = "",
