@@ -68,6 +68,10 @@ def test_teams_organisations_regions(client, people_org):
     client.post(f"/dashboard/admin/teams/{team.id}", data={"name": "VT crew Ha Noi", "region": "HN"})
     db.session.expire_all()
     assert db.session.get(Team, team.id).region.code == "HN"
+    page = client.get("/dashboard/admin/teams").data.decode()  # one shared list of region codes, each row's region filled in
+    assert page.count('<datalist id="region-codes">') == 1 and '<select name="region">' not in page.split('id="teams"')[1]
+    assert 'list="region-codes" size="6" autocomplete="off" required value="HN"' in page
+    assert b"there is no region" in client.post(f"/dashboard/admin/teams/{team.id}", data={"name": "x", "region": "ZZ"}, follow_redirects=True).data
     hn = people_org.regions["HN"]
     client.post(f"/dashboard/admin/regions/{hn.id}", data={"name": "Ha Noi", "province": "Ha Noi", "min_fit": "4"})
     db.session.expire_all()
