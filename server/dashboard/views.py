@@ -80,7 +80,7 @@ def home():
 def live_alarms():
     """The open SOS / need-help panel alone (the overview page polls it)."""
     region = request.args.get("region") or None
-    data = overview.overview(auth.scope(), region, settings=overview.settings_from(current_app.config))
+    data = overview.alarm_panel(auth.scope(), region, settings=overview.settings_from(current_app.config))
     return render_template("dashboard/_alarms.html", o=data)
 
 

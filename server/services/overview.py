@@ -129,6 +129,15 @@ def overview(scope: Scope, region_code: str | None = None, now: datetime | None 
     }
 
 
+def alarm_panel(scope: Scope, region_code: str | None = None, now: datetime | None = None, settings: Settings | None = None) -> dict:
+    """The overview's open SOS / need-help alarms alone: what the page polls every few seconds."""
+    scope.require_role("supervisor", "admin")
+    settings = settings or Settings()
+    region_ids, _regions = _region_ids(scope, region_code)
+    alarms = safety.open_alarms(region_ids, now or utcnow(), settings.alarm_window_hours)
+    return {"alarms": alarms, "totals": {"alarms": len(alarms), "sos": sum(1 for a in alarms if a.status == "sos")}}
+
+
 def settings_from(config) -> Settings:
     """Settings from a Flask config mapping."""
     return Settings(int(config.get("CHECK_IN_INTERVAL_MINUTES", 60)), int(config.get("HEALTH_CHECK_LEAD_MINUTES", 120)),

@@ -33,7 +33,10 @@ def test_overview_page_and_json_agree(client, people_org, tokens):
     assert "below their minimum" in page and "1 fit of 2 needed" in page
     assert "unknown: device never synced" in page and data["totals"]["unknown"] == 1  # W002 has no phone
     # the live panel (polled by the page) and acknowledging
-    assert "trapped in shelter" in client.get("/dashboard/live/alarms").data.decode()
+    panel = client.get("/dashboard/live/alarms").data.decode()
+    assert "trapped in shelter" in panel and "1 SOS · 0 need help" in panel
+    assert "trapped in shelter" in client.get("/dashboard/live/alarms?region=HN").data.decode()
+    assert client.get("/dashboard/live/alarms?region=HP").status_code == 403
     r = client.post(f"/dashboard/checkins/{sos['h']['rid']}/ack", data={"back": "/dashboard/?region=HN"})
     assert r.status_code == 302 and r.headers["Location"].endswith("/dashboard/?region=HN")
     assert client.get("/api/v1/overview", headers=tokens["supervisor"]).get_json()["alarms"] == []
