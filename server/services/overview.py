@@ -119,7 +119,7 @@ def overview(scope: Scope, region_code: str | None = None, now: datetime | None 
         },
         "response": jobs.response_summary(region_ids, now, settings.response_days),
         "totals": {
-            "alarms": len(alarms), "sos": sum(1 for a in alarms if a.status == "sos"), "on_duty": len(duty), "fit": sum(1 for o in duty if o.fitness == "fit"),
+            **_alarm_totals(alarms), "on_duty": len(duty), "fit": sum(1 for o in duty if o.fitness == "fit"),
             "unfit": sum(1 for o in duty if o.fitness == "unfit"), "no_check": sum(1 for o in duty if o.fitness == "no_check"),
             "overdue": sum(1 for o in duty if o.checkin == "overdue"), "unknown": sum(1 for o in duty if o.checkin == "unknown"),
             "open_faults": len(faults), "without_responder": sum(1 for j in faults if not j.has_responder),
@@ -135,7 +135,11 @@ def alarm_panel(scope: Scope, region_code: str | None = None, now: datetime | No
     settings = settings or Settings()
     region_ids, _regions = _region_ids(scope, region_code)
     alarms = safety.open_alarms(region_ids, now or utcnow(), settings.alarm_window_hours)
-    return {"alarms": alarms, "totals": {"alarms": len(alarms), "sos": sum(1 for a in alarms if a.status == "sos")}}
+    return {"alarms": alarms, "totals": _alarm_totals(alarms)}
+
+
+def _alarm_totals(alarms) -> dict:
+    return {"alarms": len(alarms), "sos": sum(1 for a in alarms if a.status == "sos")}
 
 
 def settings_from(config) -> Settings:
