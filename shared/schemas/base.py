@@ -37,13 +37,19 @@ class BaseSchema(Schema):
 
 def has_nul(value: Any) -> bool:
     """True when ``value`` is, or holds at any depth, text with the NUL character."""
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return NUL in value
-    if isinstance(value, Mapping):
+    if kind in _PLAIN:  # most of a record's values: answered without the slower isinstance checks
+        return False
+    if kind is dict or isinstance(value, Mapping):
         return any(has_nul(k) or has_nul(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return any(has_nul(v) for v in value)
-    return False
+    return isinstance(value, str) and NUL in value  # a str subclass
+
+
+_PLAIN = frozenset({bool, int, float, type(None)})
 
 
 class RecordSchema(BaseSchema):
