@@ -34,19 +34,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from bench.procfs import cpu_seconds, status_kb  # noqa: E402
+
 TZ = timezone(timedelta(hours=7))
 START = datetime(2026, 11, 1, 6, 0, tzinfo=TZ)
 
 
 def _status_mb(key: str) -> float | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+    kb = status_kb("self", key)
+    return kb[0] / 1024 if kb else None
 
 
 def _rss_mb() -> float:
@@ -245,10 +241,10 @@ def child(argv: list[str]) -> None:
         filt = exports.ExportFilter.parse("2026-11-01", "2026-11-30", kinds="safety_check")
         before = _rss_mb()
         _reset_peak()
-        cpu0, db0, t0 = _cpu_s(), _process_cpu_s(backend), time.perf_counter()
+        cpu0, db0, t0 = _cpu_s(), cpu_seconds(backend), time.perf_counter()
         summary = exports.write_bundle(filt, exports.Exporter.command_line(), fmt_name, out)
         seconds = time.perf_counter() - t0
-        print(json.dumps({"records": summary.records, "seconds": seconds, "cpu_s": _cpu_s() - cpu0, "db_cpu_s": _process_cpu_s(backend) - db0, "rss_before_mb": before, "rss_peak_mb": _peak_mb(),
+        print(json.dumps({"records": summary.records, "seconds": seconds, "cpu_s": _cpu_s() - cpu0, "db_cpu_s": cpu_seconds(backend) - db0, "rss_before_mb": before, "rss_peak_mb": _peak_mb(),
                           "bytes": sum(f["bytes"] for f in summary.files.values())}))
 
 
@@ -300,18 +296,6 @@ def _backend(name: str, url: str, keys_dir: str, rows: int, workdir: str, repeat
               f"{_spread(runs)}; CPU {v['cpu_s'] / v['records'] * 1e6:.1f} µs/record (all processes); "
               f"peak RSS {v['rss_peak_mb']:.0f} MB in the main process ({os.cpu_count()} processes check); "
               f"load {v['load']:.1f}; ok={v['ok']} {v['problems']}")
-
-
-def _process_cpu_s(pid: int) -> float:
-    """CPU seconds a local process has used (the export's PostgreSQL backend); 0 for none or one not found."""
-    if not pid:
-        return 0.0
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def verify_cost_us(n: int = 3000) -> float:

@@ -36,6 +36,7 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.procfs import cpu_seconds, status_kb  # noqa: E402
 from shared import crypto, envelope  # noqa: E402
 from shared.clock import HybridLogicalClock  # noqa: E402
 
@@ -125,15 +126,6 @@ def start_server(env: dict, port: int) -> subprocess.Popen:
     raise RuntimeError("server did not start")
 
 
-def _status_kb(pid: str, *keys: str) -> tuple[int, ...] | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            fields = dict(line.split(":", 1) for line in f if ":" in line)
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return tuple(int(fields.get(k, "0 kB").split()[0]) for k in keys)
-
-
 class MemoryWatch:
     """Peak memory of the server's processes: the kernel's VmHWM, and the private (anonymous) part, sampled.
 
@@ -161,7 +153,7 @@ class MemoryWatch:
             if time.monotonic() - last > 1:  # gunicorn restarts workers now and then
                 pids, last = self._pids(), time.monotonic()
             for pid in pids:
-                anon = _status_kb(pid, "RssAnon")
+                anon = status_kb(pid, "RssAnon")
                 if anon:
                     self.anon_kb = max(self.anon_kb, anon[0])
 
@@ -169,17 +161,8 @@ class MemoryWatch:
         """(largest VmHWM, largest sampled RssAnon) of the server's processes, in MB."""
         self._stop.set()
         self._thread.join()
-        peaks = [p[0] for p in map(lambda pid: _status_kb(pid, "VmHWM"), self._pids()) if p]
+        peaks = [kb[0] for kb in (status_kb(pid, "VmHWM") for pid in self._pids()) if kb]
         return (max(peaks) / 1024 if peaks else float("nan")), self.anon_kb / 1024
-
-
-def _cpu_seconds(pid: str) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def cpu_by_role(server: subprocess.Popen) -> dict:
@@ -187,8 +170,8 @@ def cpu_by_role(server: subprocess.Popen) -> dict:
     workers = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
     postgres = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()
     client = os.times()
-    return {"server": sum(_cpu_seconds(p) for p in [str(server.pid)] + workers),
-            "database": sum(_cpu_seconds(p) for p in postgres), "client": client.user + client.system}
+    return {"server": sum(cpu_seconds(p) for p in [str(server.pid)] + workers),
+            "database": sum(cpu_seconds(p) for p in postgres), "client": client.user + client.system}
 
 
 class Wire:
