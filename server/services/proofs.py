@@ -6,12 +6,12 @@ their proofs once makes every later export of them take the fast path.
 """
 from __future__ import annotations
 
-import binascii
 from typing import Callable
 
 from sqlalchemy import func, select, update
 
 from shared import envelope
+from shared.crypto import b64d
 
 from ..extensions import db
 from ..models import Revision
@@ -47,7 +47,7 @@ def backfill(ring: KeyRing, batch: int = 1000, progress: Callable[[int], None] |
 
 def _proof(row, ring: KeyRing) -> str:
     body = records.join_health(dict(row.body), row.health, row.health_key_id, ring)
-    secret = binascii.a2b_base64(row.secret)
+    secret = b64d(row.secret)
     salts = envelope.field_salts(body, secret)
     return records.disclosure_proof(row.kind, salts, envelope.field_digests(body, secret, salts))
 
