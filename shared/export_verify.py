@@ -203,6 +203,14 @@ def _parse_csv(cells: list[str]) -> tuple[int, dict, dict, bool]:
 
 # --- reading a bundle ---------------------------------------------------------------
 
+# A file that cannot be read to its end: a damaged zip (CRC, deflate stream, truncation) or disk.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
+
+
+def _damaged(exc: BaseException) -> str:
+    return f"cannot be read to the end ({exc}): the file, or the zip holding it, is damaged"
+
+
 class Bundle:
     """A folder or a zip, read-only."""
 
@@ -1069,7 +1077,7 @@ def verify_bundle(path: str, export_key: bytes | None = None, *, workers: int | 
     result = Result(max_named=max_named)
     try:
         bundle = Bundle(path)
-    except (FileNotFoundError, zipfile.BadZipFile) as exc:
+    except _DAMAGED as exc:  # no such path, not a zip, a file this user may not read...
         result.fail(path, f"not a bundle: {exc}")
         return result
     try:
@@ -1077,14 +1085,6 @@ def verify_bundle(path: str, export_key: bytes | None = None, *, workers: int | 
     finally:
         bundle.close()
     return result
-
-
-# A file that cannot be read to its end: a damaged zip (CRC, deflate stream, truncation) or disk.
-_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
-
-
-def _damaged(exc: BaseException) -> str:
-    return f"cannot be read to the end ({exc}): the file, or the zip holding it, is damaged"
 
 
 def _manifest_shape(manifest: dict) -> str | None:

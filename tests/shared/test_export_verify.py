@@ -144,6 +144,18 @@ def test_wrong_export_key_and_not_a_bundle(tmp_path):
     assert not ev.verify_bundle(str(tmp_path / "nothing"), None).ok
 
 
+def test_a_bundle_that_cannot_be_opened_is_named_not_raised(tmp_path, monkeypatch):
+    archive = tmp_path / "b.zip"
+    archive.write_bytes(b"PK")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(ev.zipfile, "ZipFile", refuse)  # as opening a file this user may not read does
+    result = ev.verify_bundle(str(archive), None)
+    assert not result.ok and "not a bundle: [Errno 13] Permission denied" in result.problems[0].message
+
+
 def test_canonical_strings_is_canonical_json_of_a_list_of_strings():
     for cells in ([], ["a"], ["1", 'x"y', "éạ", "\n\\", "", "\x00\x1f", "[withheld]"]):
         assert ev.canonical_strings(cells) == canonical_json(cells)
