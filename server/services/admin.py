@@ -58,6 +58,11 @@ def _by_code(model, code: str, what: str):
     return row
 
 
+def _literal(search: str | None) -> str:
+    """A person's search text for LIKE with escape "\\": its % and _ are characters, not wildcards."""
+    return (search or "").strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 # --- people ---------------------------------------------------------------------------------------------------------
 
 
@@ -71,10 +76,9 @@ def list_users(scope: Scope, search: str = "", page: int = 1, per_page: int = US
     """
     _admin(scope)
     query = select(User)
-    text = (search or "").strip()
+    text = _literal(search)
     if text:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(*(column.ilike(pattern, escape="\\") for column in (User.username, User.display_name, User.code))))
+        query = query.where(or_(*(column.ilike(f"%{text}%", escape="\\") for column in (User.username, User.display_name, User.code))))
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     page = max(1, page)
     users = db.session.scalars(query.order_by(User.role, User.username).offset((page - 1) * per_page).limit(per_page))
@@ -251,9 +255,9 @@ def list_sites(scope: Scope, region_code: str | None = None, query: str | None =
     where = []
     if region_code:
         where.append(Site.region_id == _by_code(Region, region_code, "region").id)
-    if query:
-        like = query.strip().replace("%", "").replace("_", "") + "%"
-        where.append(Site.code.like(like) | Site.name.like(like))
+    text = _literal(query)
+    if text:
+        where.append(Site.code.like(text + "%", escape="\\") | Site.name.like(text + "%", escape="\\"))
     total = db.session.scalar(select(func.count()).select_from(Site).where(*where)) or 0
     return list(db.session.scalars(select(Site).where(*where).order_by(Site.code).limit(limit))), total
 
