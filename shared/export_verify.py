@@ -1108,10 +1108,11 @@ def _manifest_shape(manifest: dict) -> str | None:
                 return f"files.{name}.records must be a number"
             if not kind_of(entry.get("chain_seed"), str) or not kind_of(entry.get("chain_head"), str, type(None)):
                 return f"files.{name} needs chain_seed and chain_head (text)"
-    by_kind = (manifest.get("withheld") or {}).get("by_kind") or {}
+    withheld = manifest.get("withheld") or {}
+    by_kind = withheld.get("by_kind") or {}
     if not isinstance(by_kind, dict) or not all(isinstance(v, list) for v in by_kind.values()):
         return "withheld.by_kind must map each kind to a list of fields"
-    if not isinstance((manifest.get("withheld") or {}).get("fields") or [], list):
+    if not isinstance(withheld.get("fields") or [], list):
         return "withheld.fields must be a list"
     return None
 
