@@ -211,13 +211,24 @@ def _damaged(exc: BaseException) -> str:
     return f"cannot be read to the end ({exc}): the file, or the zip holding it, is damaged"
 
 
+# What zipfile raises, beside BadZipFile, for a zip whose version, flag or method bytes were damaged ("zip
+# file version 23.5", "encrypted, password required", "compression method not supported"): a Bundle turns
+# them into BadZipFile, so to its reader they are a damaged zip like any other.
+_ZIP_REFUSALS = (RuntimeError, NotImplementedError)
+
+
 class Bundle:
     """A folder or a zip, read-only."""
 
     def __init__(self, path: str):
         self.path = path
-        self._zip = zipfile.ZipFile(path) if os.path.isfile(path) else None
-        if self._zip is None and not os.path.isdir(path):
+        self._zip = None
+        if os.path.isfile(path):
+            try:
+                self._zip = zipfile.ZipFile(path)
+            except _ZIP_REFUSALS as exc:
+                raise zipfile.BadZipFile(str(exc)) from exc
+        elif not os.path.isdir(path):
             raise FileNotFoundError(f"no bundle at {path}")
 
     def names(self) -> list[str]:
@@ -231,7 +242,10 @@ class Bundle:
 
     def open(self, name: str):
         if self._zip is not None:
-            return self._zip.open(name)
+            try:
+                return self._zip.open(name)
+            except _ZIP_REFUSALS as exc:
+                raise zipfile.BadZipFile(f"{name}: {exc}") from exc
         return open(os.path.join(self.path, name), "rb")
 
     def read(self, name: str) -> bytes:
